@@ -1,0 +1,60 @@
+"""The one way hhlif reports a problem the user can fix.
+
+Every user-facing failure is an :class:`HhlifError`. The CLI prints its message (no traceback) and exits with
+its ``exit_code``: 2 for a bad configuration (:class:`ConfigError`), 1 for a failure at run time
+(:class:`DataError`, :class:`RunError`). Messages say what was wrong, the value given, what is allowed and
+what to do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+
+class HhlifError(Exception):
+    """A problem the user can act on; printed without a traceback."""
+
+    exit_code = 1
+
+
+class ConfigError(HhlifError):
+    """The configuration asks for something invalid (exit status 2)."""
+
+    exit_code = 2
+
+
+class DataError(HhlifError):
+    """A data file is missing, corrupt or cannot be fetched (exit status 1)."""
+
+
+class RunError(HhlifError):
+    """A run failed for a reason other than its configuration (exit status 1)."""
+
+
+def bad_value(key: str, value: Any, allowed: str, hint: str | None = None) -> ConfigError:
+    """Build the standard message for a config value outside its allowed range."""
+    msg = f"{key}={value!r} is not allowed: expected {allowed}."
+    if hint:
+        msg += f" {hint}"
+    return ConfigError(msg)
+
+
+def unknown_choice(key: str, value: Any, choices: Iterable[str]) -> ConfigError:
+    """Build the standard message for a name that is not one of the valid choices."""
+    valid = ", ".join(sorted(choices))
+    return ConfigError(f"{key}={value!r} is not a known choice. Valid choices: {valid}.")
+
+
+def require_positive(key: str, value: Any, *, integer: bool = False) -> None:
+    """Raise a ConfigError unless ``value`` is a positive number (an integer if asked)."""
+    kind = "a positive integer" if integer else "a positive number"
+    ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
+    if isinstance(value, bool) or not ok_type or not value > 0:
+        raise bad_value(key, value, kind)
+
+
+def require_in_range(key: str, value: Any, low: float, high: float) -> None:
+    """Raise a ConfigError unless ``low <= value <= high``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise bad_value(key, value, f"a number in [{low}, {high}]")
