@@ -1,0 +1,1 @@
+"""Measurements of runs: spike statistics today; cost (FLOPs, SynOps, time, memory) next."""

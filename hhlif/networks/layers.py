@@ -1,0 +1,98 @@
+"""Spiking layers: a synapse (Linear or Conv2d) feeding a neuron population, run over a time window.
+
+Currents are computed for every step at once: a static input ``[B, ...]`` is projected once and the
+current expanded along T (a view); a time-varying input ``[T, B, ...]`` is projected in one batched call.
+A unit that takes k > 1 currents (s-LIF2HH) gets one synapse with k blocks of outputs, block j feeding
+input j of every unit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+from hhlif.neurons import build_neuron
+
+
+def _units_last(current: torch.Tensor, k: int, dim: int) -> torch.Tensor:
+    """Split axis ``dim`` (k blocks of units) and move the block index to the end."""
+    if k == 1:
+        return current
+    shape = current.shape
+    blocks = current.reshape(*shape[:dim], k, shape[dim] // k, *shape[dim + 1:])
+    return blocks.movedim(dim, -1)
+
+
+def _over_time(fn, x: torch.Tensor, steps: int | None) -> torch.Tensor:
+    """Apply ``fn`` to a static input once (expanded to ``steps``) or to all steps of ``[T, B, ...]`` at once."""
+    if steps is not None:
+        y = fn(x)
+        return y.unsqueeze(0).expand(steps, *y.shape)
+    t, b = x.shape[:2]
+    y = fn(x.reshape(t * b, *x.shape[2:]))
+    return y.reshape(t, b, *y.shape[1:])
+
+
+class SpikingLinear(nn.Module):
+    """``Linear(in_features, units·k_in)`` → neuron population of ``units``; output spikes ``[T, B, units·k_out]``."""
+
+    def __init__(self, in_features: int, units: int, neuron: Mapping[str, Any], *, weight_scale: float = 1.0,
+                 shared: dict | None = None):
+        super().__init__()
+        self.neuron = build_neuron(neuron, (units,), shared)
+        self.synapse = nn.Linear(in_features, units * self.neuron.inputs_per_unit)
+        if weight_scale != 1.0:
+            with torch.no_grad():
+                self.synapse.weight.mul_(weight_scale)
+        self.out_features = units * self.neuron.outputs_per_unit
+
+    def forward(self, x: torch.Tensor, steps: int | None = None) -> torch.Tensor:
+        """``x``: static ``[B, in]`` with ``steps`` given, or time-varying ``[T, B, in]``."""
+        current = _over_time(self.synapse, x, steps)
+        spikes = self.neuron(_units_last(current, self.neuron.inputs_per_unit, 2))
+        return spikes.flatten(2)
+
+
+class SpikingConv2d(nn.Module):
+    """``Conv2d(cin, channels·k_in, 3, padding 1)`` → neurons ``[channels, H, W]``; spikes ``[T, B, C, H, W(, k_out)]``.
+
+    An input with k sub-maps per channel (``[..., C, H, W, k]``, the output of an s-LIF2HH layer) is summed
+    over its sub-maps before the convolution; ``bias_per_submap`` then adds the bias once per sub-map, as the
+    paper's code does by convolving each sub-map separately.
+    """
+
+    def __init__(self, in_channels: int, channels: int, size: tuple[int, int], neuron: Mapping[str, Any], *,
+                 in_submaps: int = 1, bias_per_submap: bool = False, weight_scale: float = 1.0,
+                 shared: dict | None = None):
+        super().__init__()
+        self.neuron = build_neuron(neuron, (channels, *size), shared)
+        self.synapse = nn.Conv2d(in_channels, channels * self.neuron.inputs_per_unit, 3, padding=1)
+        if weight_scale != 1.0:
+            with torch.no_grad():
+                self.synapse.weight.mul_(weight_scale)
+        self.in_submaps = in_submaps
+        self.extra_bias = in_submaps - 1 if bias_per_submap else 0
+
+    def _project(self, x: torch.Tensor) -> torch.Tensor:
+        if self.in_submaps > 1:
+            x = x.sum(-1)
+        y = self.synapse(x)
+        if self.extra_bias:
+            y = y + self.extra_bias * self.synapse.bias.view(-1, 1, 1)
+        return y
+
+    def forward(self, x: torch.Tensor, steps: int | None = None) -> torch.Tensor:
+        current = _over_time(self._project, x, steps)
+        return self.neuron(_units_last(current, self.neuron.inputs_per_unit, 2))
+
+
+def avg_pool_maps(spikes: torch.Tensor, k: int) -> torch.Tensor:
+    """2×2 average pooling of ``[..., C, H, W]`` (or ``[..., C, H, W, k]`` sub-maps) spike maps."""
+    if k > 1:
+        return avg_pool_maps(spikes.movedim(-1, -4), 1).movedim(-4, -1)
+    lead = spikes.shape[:-3]
+    pooled = nn.functional.avg_pool2d(spikes.reshape(-1, *spikes.shape[-3:]), 2)
+    return pooled.reshape(*lead, *pooled.shape[-3:])

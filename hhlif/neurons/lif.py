@@ -1,0 +1,45 @@
+"""Leaky integrate-and-fire neuron in the STBP form used by the paper's networks."""
+
+from __future__ import annotations
+
+import torch
+
+from hhlif.errors import require_in_range
+from hhlif.neurons.base import Neuron, State
+
+
+class LIF(Neuron):
+    r"""LIF neuron with multiplicative leak and a hard reset applied at the next step.
+
+    Per time step t, with synaptic current :math:`I_t`, membrane :math:`u` and spike :math:`s`
+    (both 0 at t = 0):
+
+    .. math::
+        u_t = \lambda\, u_{t-1}\,(1 - s_{t-1}) + I_t, \qquad s_t = H(u_t - \theta)
+
+    ``decay`` = λ ∈ [0, 1], ``threshold`` = θ (dimensionless, same units as the current). The stored
+    membrane is the pre-reset value; there is no refractory period and no explicit dt. Gradients flow through
+    the reset term unless ``detach_reset``.
+    """
+
+    def __init__(self, shape, *, threshold: float = 0.3, decay: float = 0.2, detach_reset: bool = False,
+                 surrogate: str = "boxcar", half_width: float = 0.5, shared: dict | None = None):
+        super().__init__(shape, threshold=threshold, surrogate=surrogate, half_width=half_width)
+        require_in_range("neuron.decay", decay, 0.0, 1.0)
+        self.decay = float(decay)
+        self.detach_reset = bool(detach_reset)
+
+    def initial_state(self, batch, device, dtype) -> State:
+        z = self._zeros(batch, device, dtype)
+        return z, z
+
+    def step(self, current: torch.Tensor, state: State):
+        u, s = state
+        if self.detach_reset:
+            s = s.detach()
+        u = self.decay * u * (1.0 - s) + current
+        s = self.spike(u - self.threshold)
+        return s, (u, s)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, decay={self.decay}"

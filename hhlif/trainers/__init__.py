@@ -1,0 +1,1 @@
+"""Training loops. Each trainer is chosen by ``trainer.name`` and never looks at the neuron type."""

@@ -1,0 +1,227 @@
+"""Multi-task classification (the paper's Fig. 4c/4h protocol).
+
+Per batch: forward, loss = Σ_tasks CE(logits_k, y_k) (mean over the batch each), backward, Adam step.
+MultiStepLR once per epoch; evaluation on the test set after every epoch. The trainer's whole state
+(model, optimiser, scheduler, epoch, best result, every RNG) is one dict, so a run can be checkpointed and
+resumed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+from tqdm import tqdm
+
+from hhlif.checkpoint import rng_state, save_checkpoint
+from hhlif.errors import bad_value, require_in_range, require_positive, unknown_choice
+from hhlif.logger import build_logger
+from hhlif.metrics.spikes import SpikeMonitor
+from hhlif.networks import build_network, count_parameters
+from hhlif.runtime import resolve_device, seed_everything
+from hhlif.tasks.batches import ImageBatches, Noise
+from hhlif.tasks.multitask import DATASETS, load_multitask
+
+log = logging.getLogger(__name__)
+NOISE_MODES = ("fixed", "per_sample")
+PROGRESS = ("auto", "always", "never")
+
+
+def build_classifier(cfg: DictConfig) -> nn.Module:
+    """The network of ``cfg`` sized for its task."""
+    task = cfg.task
+    return build_network(cfg.network, cfg.neuron, input_shape=tuple(task.input_shape), tasks=task.tasks,
+                         classes=task.classes)
+
+
+def validate(cfg: DictConfig) -> None:
+    """Check every value this trainer reads; raise ConfigError on the first bad one."""
+    t, task = cfg.trainer, cfg.task
+    require_positive("trainer.max_epochs", t.max_epochs, integer=True)
+    require_positive("trainer.batch_size", t.batch_size, integer=True)
+    require_positive("trainer.eval_batch_size", t.eval_batch_size, integer=True)
+    require_positive("trainer.optimizer.lr", t.optimizer.lr)
+    if not isinstance(t.optimizer.weight_decay, (int, float)) or t.optimizer.weight_decay < 0:
+        raise bad_value("trainer.optimizer.weight_decay", t.optimizer.weight_decay, "a number ≥ 0")
+    for i, b in enumerate(t.optimizer.betas):
+        require_in_range(f"trainer.optimizer.betas[{i}]", b, 0.0, 0.999999)
+    ms = list(t.scheduler.milestones)
+    if any(not isinstance(m, int) or m <= 0 for m in ms) or ms != sorted(ms):
+        raise bad_value("trainer.scheduler.milestones", ms, "increasing positive epoch numbers")
+    require_in_range("trainer.scheduler.gamma", t.scheduler.gamma, 0.0, 1.0)
+    selectable = ["test/acc_mean", *(f"test/acc_task{k + 1}" for k in range(task.tasks))]
+    if t.select not in selectable:
+        raise unknown_choice("trainer.select", t.select, selectable)
+    if t.progress not in PROGRESS:
+        raise unknown_choice("trainer.progress", t.progress, PROGRESS)
+    if task.dataset not in DATASETS:
+        raise unknown_choice("task.dataset", task.dataset, DATASETS)
+    for key in ("limit_train", "limit_test"):
+        if task[key] is not None:
+            require_positive(f"task.{key}", task[key], integer=True)
+    require_positive("task.pixel_max", task.pixel_max)
+    if not isinstance(task.noise.amplitude, (int, float)) or task.noise.amplitude < 0:
+        raise bad_value("task.noise.amplitude", task.noise.amplitude, "a number ≥ 0 (pixel units; paper: 25/50/75)")
+    if task.noise.mode not in NOISE_MODES:
+        raise unknown_choice("task.noise.mode", task.noise.mode, NOISE_MODES)
+    with torch.device("meta"):
+        build_classifier(cfg)
+
+
+class ClassifyTrainer:
+    """Owns the data, model, optimiser and logger of one classification run."""
+
+    def __init__(self, cfg: DictConfig, run_dir: Path):
+        self.cfg = cfg
+        self.run_dir = Path(run_dir)
+        self.device = resolve_device(cfg.device)
+        t, task = cfg.trainer, cfg.task
+        seed_everything(cfg.seed)
+
+        self.data = load_multitask(task.dataset, cfg.data.root, pickle=task.pickle, download=task.download)
+        noise = Noise(float(task.noise.amplitude), task.noise.mode, cfg.seed) if task.noise.amplitude > 0 else None
+        self.shuffle = torch.Generator().manual_seed(cfg.seed)
+        common = dict(pixel_max=float(task.pixel_max), noise=noise, device=self.device)
+        self.train_batches = ImageBatches(self.data.train_x, self.data.train_y, t.batch_size, shuffle=True,
+                                          generator=self.shuffle, limit=task.limit_train, **common)
+        self.test_batches = ImageBatches(self.data.test_x, self.data.test_y, t.eval_batch_size, shuffle=False,
+                                         generator=None, limit=task.limit_test, **common)
+
+        self.model = build_classifier(cfg).to(self.device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=t.optimizer.lr,
+                                          betas=tuple(t.optimizer.betas), weight_decay=t.optimizer.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, list(t.scheduler.milestones),
+                                                              gamma=t.scheduler.gamma)
+        self.monitor = SpikeMonitor(self.model)
+        self.epoch = 0
+        self.best: dict[str, Any] = {}
+        self.trainable, self.frozen = count_parameters(self.model)
+
+    # -- state ---------------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(), "epoch": self.epoch, "best": self.best,
+                "rng": rng_state(), "shuffle": self.shuffle.get_state(),
+                "config": OmegaConf.to_container(self.cfg, resolve=True)}
+
+    # -- loops ---------------------------------------------------------------------------------------
+    def _progress(self, batches, desc: str):
+        mode = self.cfg.trainer.progress
+        disable = {"auto": None, "always": False, "never": True}[mode]
+        return tqdm(batches, desc=desc, disable=disable, leave=False, dynamic_ncols=True, unit="batch")
+
+    @staticmethod
+    def _loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return sum(F.cross_entropy(logits[:, k], y[:, k]) for k in range(y.shape[1]))
+
+    def _run_epoch(self, batches: ImageBatches, train: bool, desc: str) -> dict[str, float]:
+        self.model.train(train)
+        tasks = self.cfg.task.tasks
+        loss_sum, correct, seen = 0.0, torch.zeros(tasks, dtype=torch.long), 0
+        bar = self._progress(batches, desc)
+        start = time.perf_counter()
+        with torch.set_grad_enabled(train):
+            for x, y in bar:
+                logits = self.model(x)
+                loss = self._loss(logits, y)
+                if train:
+                    self.optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    self.optimizer.step()
+                n = y.shape[0]
+                loss_sum += float(loss) * n
+                correct += (logits.argmax(-1) == y).sum(0).cpu()
+                seen += n
+                acc = correct.double() / seen
+                bar.set_postfix(loss=f"{loss_sum / seen:.4f}", **{f"acc{k + 1}": f"{a:.2%}" for k, a in enumerate(acc)})
+        elapsed = time.perf_counter() - start
+        split = "train" if train else "test"
+        acc = (correct.double() / seen).tolist()
+        out = {f"{split}/loss": loss_sum / seen, f"{split}/acc_mean": sum(acc) / len(acc),
+               f"{split}/samples_per_s": seen / elapsed, f"time/{split}_epoch_s": elapsed}
+        out.update({f"{split}/acc_task{k + 1}": a for k, a in enumerate(acc)})
+        return out
+
+    def evaluate(self) -> tuple[dict[str, float], dict]:
+        """Test-set metrics and the firing statistics of every spiking layer."""
+        self.monitor.reset()
+        self.monitor.enabled = True
+        try:
+            with torch.inference_mode():
+                metrics = self._run_epoch(self.test_batches, train=False, desc="test")
+        finally:
+            self.monitor.enabled = False
+        layers = self.monitor.layers()
+        for name, stats in layers.items():
+            metrics.update(stats.scalars(f"spikes/{name}"))
+        return metrics, layers
+
+    def fit(self) -> dict[str, Any]:
+        """Train for ``trainer.max_epochs`` epochs; returns the content written to ``metrics.json``."""
+        cfg, t = self.cfg, self.cfg.trainer
+        logger = build_logger(cfg.logger, self.run_dir)
+        ckpt_dir = self.run_dir / "checkpoints"
+        self._announce()
+        metrics: dict[str, float] = {}
+        try:
+            epochs = range(self.epoch, t.max_epochs)
+            for epoch in epochs:
+                lr = self.optimizer.param_groups[0]["lr"]
+                train = self._run_epoch(self.train_batches, train=True, desc=f"epoch {epoch + 1}/{t.max_epochs}")
+                self.scheduler.step()
+                test, layers = self.evaluate()
+                self.epoch = epoch + 1
+                metrics = {**train, **test, "lr": lr}
+                logger.scalars(metrics, self.epoch)
+                for name, stats in layers.items():
+                    logger.histogram(f"spikes/{name}/rates", stats.rates, self.epoch)
+                improved = not self.best or metrics[t.select] > self.best[t.select]
+                if improved:
+                    self.best = {**metrics, "epoch": self.epoch}
+                state = self.state_dict()
+                save_checkpoint(ckpt_dir / "last.pt", state)
+                if improved:
+                    save_checkpoint(ckpt_dir / "best.pt", state)
+                log.info(self._epoch_line(metrics))
+            result = {**metrics, "epoch": self.epoch,
+                      "best": {k: v for k, v in self.best.items()},
+                      "params/trainable": self.trainable, "params/frozen": self.frozen,
+                      "meta": self._meta()}
+            path = logger.write_metrics(result)
+        finally:
+            logger.close()
+        log.info("results in %s (metrics.json, checkpoints/, tensorboard/)", self.run_dir)
+        log.info("metrics: %s", path)
+        return result
+
+    def _announce(self) -> None:
+        d = self.data
+        log.info("data: %s (%s), %d train / %d test samples used", self.cfg.task.dataset, d.variant,
+                 self.train_batches.num_samples, self.test_batches.num_samples)
+        log.info("model: neuron=%s network=%s, %d trainable parameters (+%d frozen), device %s",
+                 self.cfg.neuron.name, self.cfg.network.name, self.trainable, self.frozen, self.device)
+
+    def _epoch_line(self, m: Mapping[str, float]) -> str:
+        tasks = range(1, self.cfg.task.tasks + 1)
+        tr = "/".join(f"{m[f'train/acc_task{k}']:.2%}" for k in tasks)
+        te = "/".join(f"{m[f'test/acc_task{k}']:.2%}" for k in tasks)
+        return (f"epoch {self.epoch}/{self.cfg.trainer.max_epochs}  train loss {m['train/loss']:.4f} acc {tr}  "
+                f"test loss {m['test/loss']:.4f} acc {te}  ({m['time/train_epoch_s']:.1f}s)")
+
+    def _meta(self) -> dict[str, Any]:
+        return {"data.variant": self.data.variant, "data.info": self.data.info,
+                "data.train_samples": self.train_batches.num_samples,
+                "data.test_samples": self.test_batches.num_samples, "device": str(self.device),
+                "torch": torch.__version__}
+
+
+def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+    """Train and evaluate one classification model; write its results into ``run_dir``."""
+    return ClassifyTrainer(cfg, run_dir).fit()
