@@ -33,6 +33,8 @@ class Neuron(nn.Module):
 
     inputs_per_unit: int = 1
     outputs_per_unit: int = 1
+    #: (MUL, ADD) of one unit's own update per time step in the paper's FLOPs count; None = not counted.
+    ops_per_step: tuple[int, int] | None = None
 
     def __init__(self, shape: Sequence[int], *, threshold: float, surrogate: str = "boxcar",
                  half_width: float = 0.5):
@@ -61,8 +63,8 @@ class Neuron(nn.Module):
         """Run the window: currents ``[T, B, ...]`` to spikes ``[T, B, ...]``."""
         state = self.initial_state(currents.shape[1], currents.device, currents.dtype)
         spikes = []
-        for t in range(currents.shape[0]):
-            s, state = self.step(currents[t], state)
+        for current in currents.unbind(0):  # one backward node for all steps (indexing makes T of them)
+            s, state = self.step(current, state)
             spikes.append(s)
         return torch.stack(spikes)
 

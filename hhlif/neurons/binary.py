@@ -15,6 +15,8 @@ class Binary(Neuron):
     is constant over the window it is evaluated once and its output repeated.
     """
 
+    ops_per_step = None  # not counted: ReLU + step are comparisons, and Fig. 5b has no ANN/CNN
+
     def __init__(self, shape, *, threshold: float = 0.5, surrogate: str = "boxcar", half_width: float = 0.5,
                  shared: dict | None = None):
         super().__init__(shape, threshold=threshold, surrogate=surrogate, half_width=half_width)

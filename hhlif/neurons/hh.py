@@ -33,6 +33,8 @@ class HH(Neuron):
     at step 7. ``detach_ionic`` stops gradients through the three ionic currents.
     """
 
+    ops_per_step = (23, 16)  # (MUL, ADD) per neuron per step in the paper's FLOPs count (Fig. 5b)
+
     def __init__(self, shape, *, threshold: float = 0.2, dt: float = 0.01, rate_scale: float = 0.01,
                  learnable_rates: bool = False, rate_sharing: str = "neuron", detach_ionic: bool = False,
                  e_na: float = 115.0, e_k: float = -12.0, e_l: float = 10.6, g_na: float = 120.0,

@@ -22,6 +22,8 @@ class LIF(Neuron):
     the reset term unless ``detach_reset``.
     """
 
+    ops_per_step = (3, 3)  # (MUL, ADD) per neuron per step in the paper's FLOPs count (Fig. 5b)
+
     def __init__(self, shape, *, threshold: float = 0.3, decay: float = 0.2, detach_reset: bool = False,
                  surrogate: str = "boxcar", half_width: float = 0.5, shared: dict | None = None):
         super().__init__(shape, threshold=threshold, surrogate=surrogate, half_width=half_width)

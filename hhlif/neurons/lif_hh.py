@@ -28,6 +28,7 @@ class LIFHH(Neuron):
 
     inputs_per_unit = 3
     outputs_per_unit = 4
+    ops_per_step = (15, 14)  # (MUL, ADD) per 4-sub-neuron unit per step (paper's Fig. 5b); mixer not extra
 
     def __init__(self, shape, *, threshold: float = 2.0, decay: float = 0.5, mixer_abs_init: bool = False,
                  share_mixer: bool = False, surrogate: str = "boxcar", half_width: float = 0.4,

@@ -136,7 +136,7 @@ class ClassifyTrainer:
                     loss.backward()
                     self.optimizer.step()
                 n = y.shape[0]
-                loss_sum += float(loss) * n
+                loss_sum += loss.item() * n
                 correct += (logits.argmax(-1) == y).sum(0).cpu()
                 seen += n
                 acc = correct.double() / seen
