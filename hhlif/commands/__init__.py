@@ -3,4 +3,5 @@
 
 COMMANDS: dict[str, str] = {
     "train": "hhlif.commands.train",
+    "flops": "hhlif.commands.flops",
 }

@@ -49,7 +49,11 @@ class Noise:
 
 
 class ImageBatches:
-    """Iterate (x float32 [B,1,36,36], y int64 [B,2]) over (a prefix of) a dataset."""
+    """Iterate (x float32 [B,1,36,36], y int64 [B,2]) over (a prefix of) a dataset.
+
+    ``noise_stream`` selects an independent per-sample noise stream for the same seed (the trainer uses 0 for
+    training and 1 for evaluation); the fixed pattern is the same on every stream.
+    """
 
     def __init__(
         self,
@@ -63,6 +67,7 @@ class ImageBatches:
         noise: Noise | None = None,
         limit: int | None = None,
         device: torch.device | str = "cpu",
+        noise_stream: int = 0,
     ) -> None:
         require_positive("batch_size", batch_size, integer=True)
         require_positive("pixel_max", pixel_max)
@@ -92,7 +97,9 @@ class ImageBatches:
             if noise.mode == "fixed":
                 self._pattern = noise.pattern(tuple(images.shape[1:]), self.device)
             else:
-                self._noise_gen = torch.Generator(device=self.device).manual_seed(int(noise.seed))
+                # distinct streams (train 0, test 1) so test noise never replays the training noise
+                seed = int(noise.seed) + 1_000_003 * int(noise_stream)
+                self._noise_gen = torch.Generator(device=self.device).manual_seed(seed)
 
     def __len__(self) -> int:
         return math.ceil(self.num_samples / self.batch_size)

@@ -92,7 +92,7 @@ class ClassifyTrainer:
         self.train_batches = ImageBatches(self.data.train_x, self.data.train_y, t.batch_size, shuffle=True,
                                           generator=self.shuffle, limit=task.limit_train, **common)
         self.test_batches = ImageBatches(self.data.test_x, self.data.test_y, t.eval_batch_size, shuffle=False,
-                                         generator=None, limit=task.limit_test, **common)
+                                         generator=None, limit=task.limit_test, noise_stream=1, **common)
 
         self.model = build_classifier(cfg).to(self.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=t.optimizer.lr,
@@ -127,8 +127,9 @@ class ClassifyTrainer:
         loss_sum, correct, seen = 0.0, torch.zeros(tasks, dtype=torch.long), 0
         bar = self._progress(batches, desc)
         start = time.perf_counter()
+        every = max(1, len(batches) // 10)  # without a progress bar (not a terminal): a log line per 10 %
         with torch.set_grad_enabled(train):
-            for x, y in bar:
+            for i, (x, y) in enumerate(bar, 1):
                 logits = self.model(x)
                 loss = self._loss(logits, y)
                 if train:
@@ -140,7 +141,13 @@ class ClassifyTrainer:
                 correct += (logits.argmax(-1) == y).sum(0).cpu()
                 seen += n
                 acc = correct.double() / seen
-                bar.set_postfix(loss=f"{loss_sum / seen:.4f}", **{f"acc{k + 1}": f"{a:.2%}" for k, a in enumerate(acc)})
+                postfix = {"loss": f"{loss_sum / seen:.4f}", **{f"acc{k + 1}": f"{a:.2%}" for k, a in enumerate(acc)}}
+                bar.set_postfix(postfix)
+                if bar.disable and train and (i % every == 0 or i == len(batches)):
+                    spent = time.perf_counter() - start
+                    eta = spent / i * (len(batches) - i)
+                    log.info("%s  %3d%% (%d/%d batches)  %s  %.0fs, ETA %.0fs", desc, 100 * i // len(batches), i,
+                             len(batches), "  ".join(f"{k} {v}" for k, v in postfix.items()), spent, eta)
         elapsed = time.perf_counter() - start
         split = "train" if train else "test"
         acc = (correct.double() / seen).tolist()

@@ -1,0 +1,42 @@
+# hhlif developer and user targets. `make setup` once, then `make test` / `make train`.
+VENV       ?= .venv
+PYTHON     ?= python3
+TORCH_SPEC ?= torch==2.13.0
+BIN        := $(VENV)/bin
+ARGS       ?=
+
+.PHONY: setup train test test-slow smoke lint format tensorboard clean
+
+setup: $(BIN)/hhlif ## create .venv with torch ($(TORCH_SPEC)) and hhlif[dev]
+
+$(BIN)/hhlif: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $@
+
+train: setup ## the main job: HH network on MultiMNIST (add ARGS="trainer.max_epochs=1 ...")
+	$(BIN)/hhlif train neuron=hh task=multimnist $(ARGS)
+
+test: setup ## the test suite (slow tests excluded), under 5 minutes on 2 CPU cores
+	$(BIN)/python -m pytest -q
+
+test-slow: setup ## the slow tests only (every paper model, one epoch on 2,000 samples)
+	$(BIN)/python -m pytest -q -m slow
+
+smoke: setup ## train all ten paper models for one epoch on 2,000 samples (a Hydra multirun)
+	$(BIN)/hhlif train -m neuron=lif,hh,lif_hh,binary network=fc,conv trainer.max_epochs=1 task.limit_train=2000 $(ARGS)
+	$(BIN)/hhlif train -m neuron=lif network=fc,conv network.width_factor=4 trainer.max_epochs=1 task.limit_train=2000 $(ARGS)
+
+lint: setup
+	$(BIN)/ruff check hhlif tests scripts
+
+format: setup
+	$(BIN)/ruff check --fix hhlif tests scripts
+
+tensorboard: setup ## browse every run and sweep
+	$(BIN)/tensorboard --logdir outputs
+
+clean: ## remove caches and build artefacts (keeps outputs/)
+	rm -rf .pytest_cache .ruff_cache build dist *.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
