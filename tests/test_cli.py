@@ -102,9 +102,12 @@ def test_train_writes_config_events_checkpoints_and_metrics(cli, tmp_path):
 
     metrics = json.loads((run / "metrics.json").read_text())
     for key in ("train/loss", "test/loss", "test/acc_task1", "test/acc_task2", "test/acc_mean",
-                "spikes/layer/rate_mean", "spikes/layer/silent_frac", "spikes/layer/saturated_frac"):
+                "spikes/layer/rate_mean", "spikes/layer/silent_frac", "spikes/layer/saturated_frac",
+                "spikes_per_step/layer/t15", "tasks/share_task1", "tasks/influence_corr", "cost/flops_forward",
+                "cost/flops_train_step", "cost/flops_paper_add", "cost/synops_per_sample", "cost/energy_nj_per_sample",
+                "cost/train_samples_per_s", "cost/eval_samples_per_s", "cost/train_step_ms", "cost/peak_memory_mb"):
         assert key in metrics, key
-        assert 0 <= metrics[key] or key.endswith("loss")
+        assert 0 <= metrics[key] or key.endswith(("loss", "corr"))
     assert metrics["epoch"] == 2 and metrics["params/trainable"] == 690_734
     assert metrics["meta"]["data.variant"] in ("lite", "full")
     assert metrics["meta"]["data.train_samples"] == 256 and metrics["best"]["epoch"] in (1, 2)
@@ -115,10 +118,11 @@ def test_train_writes_config_events_checkpoints_and_metrics(cli, tmp_path):
     events.Reload()
     scalars = set(events.Tags()["scalars"])
     assert {"train/loss", "test/loss", "train/acc_task1", "test/acc_task2", "spikes/layer/rate_mean",
-            "spikes/layer/silent_frac", "spikes/layer/saturated_frac", "lr"} <= scalars
+            "spikes/layer/silent_frac", "spikes/layer/saturated_frac", "lr", "cost/synops_per_sample",
+            "cost/flops_forward", "cost/peak_memory_mb", "tasks/share_task2", "spikes_per_step/layer/t01"} <= scalars
     assert [e.step for e in events.Scalars("test/acc_task1")] == [1, 2]
     assert events.Scalars("test/acc_mean")[-1].value == pytest.approx(metrics["test/acc_mean"], rel=1e-6)
-    assert "spikes/layer/rates" in events.Tags()["histograms"]
+    assert {"spikes/layer/rates", "tasks/preference"} <= set(events.Tags()["histograms"])
 
     for name in ("last.pt", "best.pt"):
         state = torch.load(run / "checkpoints" / name, weights_only=False)
@@ -156,15 +160,15 @@ def test_multirun_sweeps_seeds_into_separate_jobs(cli, tmp_path):
     assert m[0]["train/loss"] != m[1]["train/loss"]
 
 
-def test_python_dash_m_equals_console_script(tmp_path):
-    import shutil
+def test_console_script_is_installed_beside_python(tmp_path):
     import subprocess
+    import sys
+    from pathlib import Path
 
-    exe = shutil.which("hhlif")
-    if exe is None:
-        pytest.skip("hhlif console script not on PATH (package not installed)")
-    out = subprocess.run([exe, "--help"], capture_output=True, text=True, cwd=tmp_path)
-    assert out.returncode == 0 and "train" in out.stdout
+    exe = Path(sys.executable).with_name("hhlif")
+    assert exe.is_file(), f"{exe} missing: install the package (make setup)"
+    out = subprocess.run([str(exe), "--help"], capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 0 and "train" in out.stdout and "flops" in out.stdout
 
 
 PAPER_MODELS = {

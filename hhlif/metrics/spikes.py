@@ -12,13 +12,18 @@ from hhlif.neurons import Neuron
 
 @dataclass
 class LayerSpikes:
-    """Per-unit firing rates of one layer over everything seen since the last reset.
+    """Firing of one layer over everything seen since the last reset.
 
-    ``rates[i]`` = spikes of unit i / (samples × time steps), in [0, 1]. Each spike train of a multi-output
-    unit (the four sub-neurons of s-LIF2HH) counts as a unit.
+    ``rates[i]`` = spikes of unit i / (samples × time steps), in [0, 1]; ``per_step[t]`` = mean rate of the
+    layer at step t. Each spike train of a multi-output unit (the four sub-neurons of s-LIF2HH) counts as a unit.
     """
 
     rates: torch.Tensor
+    per_step: torch.Tensor
+
+    @property
+    def time_steps(self) -> int:
+        return int(self.per_step.numel())
 
     @property
     def rate_mean(self) -> float:
@@ -34,21 +39,28 @@ class LayerSpikes:
         """Fraction of units that fired at every step of every sample."""
         return float((self.rates == 1).float().mean())
 
+    @property
+    def spikes_per_sample(self) -> float:
+        """Spikes the whole layer emits for one sample (over the window)."""
+        return float(self.rates.sum()) * self.time_steps
+
     def scalars(self, prefix: str) -> dict[str, float]:
         return {f"{prefix}/rate_mean": self.rate_mean, f"{prefix}/silent_frac": self.silent_fraction,
-                f"{prefix}/saturated_frac": self.saturated_fraction}
+                f"{prefix}/saturated_frac": self.saturated_fraction,
+                f"{prefix}/spikes_per_sample": self.spikes_per_sample}
 
 
 class SpikeMonitor:
-    """Accumulates per-unit spike counts of every :class:`Neuron` in ``model`` while ``enabled``.
+    """Accumulates per-unit and per-step spike counts of every :class:`Neuron` in ``model`` while ``enabled``.
 
     Layers are named by their module path without the trailing ``.neuron`` (``layer``, ``layer1``, ...).
     """
 
     def __init__(self, model: nn.Module):
         self.enabled = False
-        self._counts: dict[str, torch.Tensor] = {}
-        self._steps: dict[str, int] = {}
+        self._units: dict[str, torch.Tensor] = {}
+        self._steps: dict[str, torch.Tensor] = {}
+        self._samples: dict[str, int] = {}
         self._handles = []
         for name, module in model.named_modules():
             if isinstance(module, Neuron):
@@ -60,21 +72,30 @@ class SpikeMonitor:
             if not self.enabled:
                 return
             with torch.no_grad():
-                counts = output.detach().sum(dim=(0, 1)).flatten().double()
-            if layer in self._counts:
-                self._counts[layer] += counts
+                spikes = output.detach()
+                per_unit = spikes.sum(dim=(0, 1)).flatten().double()
+                per_step = spikes.flatten(2).sum(dim=(1, 2)).double()
+            if layer in self._units:
+                self._units[layer] += per_unit
+                self._steps[layer] += per_step
             else:
-                self._counts[layer] = counts
-            self._steps[layer] = self._steps.get(layer, 0) + output.shape[0] * output.shape[1]
+                self._units[layer], self._steps[layer] = per_unit, per_step
+            self._samples[layer] = self._samples.get(layer, 0) + output.shape[1]
         return hook
 
     def reset(self) -> None:
-        self._counts.clear()
+        self._units.clear()
         self._steps.clear()
+        self._samples.clear()
 
     def layers(self) -> dict[str, LayerSpikes]:
         """Statistics per layer since the last :meth:`reset`."""
-        return {name: LayerSpikes((c / self._steps[name]).float().cpu()) for name, c in self._counts.items()}
+        out = {}
+        for name, units in self._units.items():
+            n, steps = self._samples[name], self._steps[name]
+            out[name] = LayerSpikes(rates=(units / (n * steps.numel())).float().cpu(),
+                                    per_step=(steps / (n * units.numel())).float().cpu())
+        return out
 
     def remove(self) -> None:
         for h in self._handles:

@@ -49,3 +49,15 @@ class ConvNet(nn.Module):
         s2 = self.layer2(s1)
         rate = avg_pool_maps(s2.mean(0), self.k_out)
         return self.head(rate.flatten(1))
+
+    def spike_fanout(self) -> dict[str, int]:
+        """Synapses one spike of each spiking layer reaches (read by the SynOps count); a layer-1 spike enters
+        one pooled cell, which feeds a 3×3 window of every output map of layer 2 (image borders ignored)."""
+        conv = self.layer2.synapse
+        return {"layer1": conv.out_channels * conv.kernel_size[0] * conv.kernel_size[1],
+                "layer2": self.head.shared.out_features}
+
+    def dense_macs(self) -> int:
+        """Multiply-accumulates per sample of the first convolution (fed by the image, computed once)."""
+        conv, shape = self.layer1.synapse, self.layer1.neuron.shape
+        return conv.in_channels * conv.out_channels * conv.kernel_size[0] * conv.kernel_size[1] * shape[-2] * shape[-1]

@@ -39,3 +39,11 @@ class FCNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         spikes = self.layer(x.flatten(1), self.time_steps)
         return self.head(spikes.mean(0))
+
+    def spike_fanout(self) -> dict[str, int]:
+        """Synapses one spike of each spiking layer reaches (read by the SynOps count)."""
+        return {"layer": self.head.shared.out_features}
+
+    def dense_macs(self) -> int:
+        """Multiply-accumulates per sample of synapses fed by the (non-spike) input, computed once."""
+        return self.layer.synapse.in_features * self.layer.synapse.out_features

@@ -23,7 +23,10 @@ from tqdm import tqdm
 from hhlif.checkpoint import rng_state, save_checkpoint
 from hhlif.errors import bad_value, require_in_range, require_positive, unknown_choice
 from hhlif.logger import build_logger
+from hhlif.metrics.cost import count_flops, energy_nj, peak_memory_mb, synops_per_sample
+from hhlif.metrics.flops import count_model
 from hhlif.metrics.spikes import SpikeMonitor
+from hhlif.metrics.tasks import TaskSplit
 from hhlif.networks import build_network, count_parameters
 from hhlif.runtime import resolve_device, seed_everything
 from hhlif.tasks.batches import ImageBatches, Noise
@@ -100,6 +103,7 @@ class ClassifyTrainer:
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, list(t.scheduler.milestones),
                                                               gamma=t.scheduler.gamma)
         self.monitor = SpikeMonitor(self.model)
+        self.task_split = TaskSplit(self.model)
         self.epoch = 0
         self.best: dict[str, Any] = {}
         self.trainable, self.frozen = count_parameters(self.model)
@@ -149,26 +153,58 @@ class ClassifyTrainer:
                     log.info("%s  %3d%% (%d/%d batches)  %s  %.0fs, ETA %.0fs", desc, 100 * i // len(batches), i,
                              len(batches), "  ".join(f"{k} {v}" for k, v in postfix.items()), spent, eta)
         elapsed = time.perf_counter() - start
-        split = "train" if train else "test"
+        split, phase = ("train", "train") if train else ("test", "eval")
         acc = (correct.double() / seen).tolist()
         out = {f"{split}/loss": loss_sum / seen, f"{split}/acc_mean": sum(acc) / len(acc),
-               f"{split}/samples_per_s": seen / elapsed, f"time/{split}_epoch_s": elapsed}
+               f"cost/{phase}_samples_per_s": seen / elapsed, f"cost/{phase}_epoch_s": elapsed,
+               f"cost/{phase}_step_ms": 1000 * elapsed / len(batches)}
         out.update({f"{split}/acc_task{k + 1}": a for k, a in enumerate(acc)})
         return out
 
-    def evaluate(self) -> tuple[dict[str, float], dict]:
-        """Test-set metrics and the firing statistics of every spiking layer."""
-        self.monitor.reset()
-        self.monitor.enabled = True
+    def evaluate(self) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
+        """Test-set metrics, firing statistics of every spiking layer, the per-task split of the read-out and
+        the event-driven cost (SynOps, energy estimate); also the tensors to log as histograms."""
+        monitors = (self.monitor, self.task_split)
+        for m in monitors:
+            m.reset()
+            m.enabled = True
         try:
             with torch.inference_mode():
                 metrics = self._run_epoch(self.test_batches, train=False, desc="test")
         finally:
-            self.monitor.enabled = False
+            for m in monitors:
+                m.enabled = False
         layers = self.monitor.layers()
+        histograms = {f"spikes/{name}/rates": stats.rates for name, stats in layers.items()}
         for name, stats in layers.items():
             metrics.update(stats.scalars(f"spikes/{name}"))
-        return metrics, layers
+            metrics.update({f"spikes_per_step/{name}/t{t + 1:02d}": float(r) for t, r in enumerate(stats.per_step)})
+        split, preference = self.task_split.summary()
+        metrics.update(split)
+        if preference.numel():
+            histograms["tasks/preference"] = preference
+        synops = synops_per_sample(layers, self.model.spike_fanout())
+        metrics["cost/synops_per_sample"] = synops
+        metrics["cost/energy_nj_per_sample"] = energy_nj(self.model.dense_macs(), synops)
+        metrics["cost/peak_memory_mb"] = peak_memory_mb(self.device)
+        return metrics, histograms
+
+    def measure_flops(self, samples: int = 8) -> dict[str, float]:
+        """FLOPs per sample that actually run (forward; forward + backward), and the paper's analytic count."""
+        x, y = next(iter(self.test_batches))
+        x, y = x[:samples], y[:samples]
+        self.model.eval()
+        with torch.no_grad():
+            forward = count_flops(lambda: self.model(x))
+        self.model.train()
+        train_step = count_flops(lambda: self._loss(self.model(x), y).backward())
+        self.model.zero_grad(set_to_none=True)
+        paper = count_model(self.model)
+        n = x.shape[0]
+        return {"cost/flops_forward": forward["total"] / n,
+                "cost/flops_forward_elementwise": forward["elementwise"] / n,
+                "cost/flops_train_step": train_step["total"] / n, "cost/flops_paper_add": paper.add,
+                "cost/flops_paper_mul": paper.mul, "cost/dense_macs": self.model.dense_macs()}
 
     def fit(self) -> dict[str, Any]:
         """Train for ``trainer.max_epochs`` epochs; returns the content written to ``metrics.json``."""
@@ -178,17 +214,23 @@ class ClassifyTrainer:
         self._announce()
         metrics: dict[str, float] = {}
         try:
+            flops = self.measure_flops()
+            logger.scalars(flops, self.epoch)
+            log.info("cost: %.3g FLOPs per sample forward (%.3g element-wise), %.3g forward+backward; paper count "
+                     "ADD %.5g M, MUL %.5g M", flops["cost/flops_forward"], flops["cost/flops_forward_elementwise"],
+                     flops["cost/flops_train_step"], flops["cost/flops_paper_add"] / 1e6,
+                     flops["cost/flops_paper_mul"] / 1e6)
             epochs = range(self.epoch, t.max_epochs)
             for epoch in epochs:
                 lr = self.optimizer.param_groups[0]["lr"]
                 train = self._run_epoch(self.train_batches, train=True, desc=f"epoch {epoch + 1}/{t.max_epochs}")
                 self.scheduler.step()
-                test, layers = self.evaluate()
+                test, histograms = self.evaluate()
                 self.epoch = epoch + 1
-                metrics = {**train, **test, "lr": lr}
+                metrics = {**train, **test, **flops, "lr": lr}
                 logger.scalars(metrics, self.epoch)
-                for name, stats in layers.items():
-                    logger.histogram(f"spikes/{name}/rates", stats.rates, self.epoch)
+                for tag, values in histograms.items():
+                    logger.histogram(tag, values, self.epoch)
                 improved = not self.best or metrics[t.select] > self.best[t.select]
                 if improved:
                     self.best = {**metrics, "epoch": self.epoch}
@@ -220,7 +262,7 @@ class ClassifyTrainer:
         tr = "/".join(f"{m[f'train/acc_task{k}']:.2%}" for k in tasks)
         te = "/".join(f"{m[f'test/acc_task{k}']:.2%}" for k in tasks)
         return (f"epoch {self.epoch}/{self.cfg.trainer.max_epochs}  train loss {m['train/loss']:.4f} acc {tr}  "
-                f"test loss {m['test/loss']:.4f} acc {te}  ({m['time/train_epoch_s']:.1f}s)")
+                f"test loss {m['test/loss']:.4f} acc {te}  ({m['cost/train_epoch_s']:.1f}s)")
 
     def _meta(self) -> dict[str, Any]:
         return {"data.variant": self.data.variant, "data.info": self.data.info,
