@@ -23,9 +23,18 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from hhlif.errors import RunError
 from hhlif.neurons.surrogate import Spike
 
 State = tuple[torch.Tensor, ...]
+
+
+class NonFiniteState(RunError):
+    """A neuron's state became NaN or infinite (e.g. an HH integration step ``dt`` that is too large)."""
+
+    def __init__(self, neuron: Neuron, step: int, value: float):
+        self.neuron, self.step, self.value = neuron, step, value
+        super().__init__(f"non-finite state ({value}) in a {type(neuron).__name__} layer at time step {step}")
 
 
 class Neuron(nn.Module):
@@ -33,6 +42,8 @@ class Neuron(nn.Module):
 
     inputs_per_unit: int = 1
     outputs_per_unit: int = 1
+    #: when True, the state is checked for NaN/inf after every step and :class:`NonFiniteState` raised
+    check_finite: bool = False
     #: (MUL, ADD) of one unit's own update per time step in the paper's FLOPs count; None = not counted.
     ops_per_step: tuple[int, int] | None = None
 
@@ -63,10 +74,19 @@ class Neuron(nn.Module):
         """Run the window: currents ``[T, B, ...]`` to spikes ``[T, B, ...]``."""
         state = self.initial_state(currents.shape[1], currents.device, currents.dtype)
         spikes = []
-        for current in currents.unbind(0):  # one backward node for all steps (indexing makes T of them)
+        for t, current in enumerate(currents.unbind(0)):  # one backward node for all steps (indexing: T)
             s, state = self.step(current, state)
+            if self.check_finite:
+                self.assert_finite(state, t + 1)
             spikes.append(s)
         return torch.stack(spikes)
+
+    def assert_finite(self, state: State, step: int) -> None:
+        """Raise :class:`NonFiniteState` if any tensor of ``state`` holds NaN or ±inf (``step`` counts from 1)."""
+        for x in state:
+            finite = torch.isfinite(x)
+            if not bool(finite.all()):
+                raise NonFiniteState(self, step, float(x.detach()[~finite].flatten()[0]))
 
     def extra_repr(self) -> str:
         return f"shape={self.shape}, threshold={self.threshold}, {self.spike}"
