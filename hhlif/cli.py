@@ -15,9 +15,22 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+from omegaconf import OmegaConf
+
 from hhlif import __version__
+from hhlif.checkpoint import load_checkpoint
 from hhlif.commands import COMMANDS
 from hhlif.errors import ConfigError, HhlifError
+from hhlif.resume import (
+    CHECKPOINT,
+    check_compatible,
+    check_writable,
+    config_of,
+    find_previous,
+    holds_run,
+    run_dir_of,
+    wants_resume,
+)
 
 log = logging.getLogger("hhlif")
 MAX_VALIDATED_JOBS = 256
@@ -63,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
 
 # -- validation before Hydra runs -----------------------------------------------------------------------
 def _prepare(command: ModuleType, argv: list[str]) -> list[str]:
-    """Compose and validate every job of ``argv``; return ``argv`` with a fresh output directory added."""
+    """Compose and validate every job of ``argv``; return ``argv`` with its output directory added: a fresh
+    one, or the earlier run's when resuming."""
     from hydra._internal.utils import get_args_parser
 
     args = get_args_parser().parse_args(argv)
@@ -79,9 +93,46 @@ def _prepare(command: ModuleType, argv: list[str]) -> list[str]:
     if info_only or first is None:
         return argv
     key = "hydra.sweep.dir" if args.multirun else "hydra.run.dir"
-    if any(o.split("=", 1)[0].lstrip("+~") == key for o in overrides):
+    given = [o.split("=", 1)[1] for o in overrides if o.split("=", 1)[0].lstrip("+~") == key]
+    resume = OmegaConf.select(first, "resume", default=False)
+    if wants_resume(resume):
+        target = _resume_target(first, key, resume, overrides, args.multirun, given)
+        return [*argv, f"{key}={target}"] if not given else argv
+    if given:
+        if holds_run(Path(given[0])):
+            raise ConfigError(f"{key}={given[0]} already holds a run. Add resume=true to continue it, or choose "
+                              "another directory: nothing of an earlier run is overwritten.")
+        check_writable(Path(given[0]))
         return argv
-    return [*argv, f"{key}={_fresh_dir(first, key)}"]
+    fresh = _fresh_dir(first, key)
+    check_writable(Path(fresh))
+    return [*argv, f"{key}={fresh}"]
+
+
+def _resume_target(cfg, key: str, resume, overrides: list[str], multirun: bool, given: list[str]) -> Path:
+    """The directory a resumed run (or sweep) continues in; checks the config against the earlier run's."""
+    if str(resume).lower() == "true":
+        if given:
+            target = Path(given[0])
+        else:
+            base = Path(str(OmegaConf.select(cfg, key))).parent
+            target = find_previous(base, overrides, multirun)
+            if target is None:
+                raise ConfigError(f"resume=true: no earlier {'sweep' if multirun else 'run'} of this command under "
+                                  f"{base}/ (runs are matched by their overrides). Run it without resume, or "
+                                  "name the run with resume=PATH.")
+    elif multirun:
+        raise ConfigError("resume=PATH continues one run; a sweep continues with resume=true (same command).")
+    else:
+        target = run_dir_of(Path(str(resume)))
+    if not multirun:
+        current = _without_hydra(cfg)
+        check_compatible(config_of(target), OmegaConf.to_container(current, resolve=False), target)
+        checkpoint = target / CHECKPOINT
+        if checkpoint.is_file():  # the checkpoint itself may come from elsewhere
+            saved = load_checkpoint(checkpoint).get("config", {})
+            check_compatible(saved, OmegaConf.to_container(current, resolve=True), checkpoint)
+    return target
 
 
 def _expand_sweep(overrides: list[str]) -> list[list[str]]:
@@ -127,8 +178,6 @@ def _without_hydra(cfg):
 
 def _fresh_dir(cfg, key: str) -> str:
     """The configured output directory, with ``-1``, ``-2``... appended if an earlier run already uses it."""
-    from omegaconf import OmegaConf
-
     base = str(OmegaConf.select(cfg, key))
     path, n = Path(base), 0
     while path.exists():

@@ -2,8 +2,8 @@
 
 Every user-facing failure is an :class:`HhlifError`. The CLI prints its message (no traceback) and exits with
 its ``exit_code``: 2 for a bad configuration (:class:`ConfigError`), 1 for a failure at run time
-(:class:`DataError`, :class:`RunError`). Messages say what was wrong, the value given, what is allowed and
-what to do.
+(:class:`DataError`, :class:`RunError`), 128 + N when signal N stopped the run (:class:`Interrupted`).
+Messages say what was wrong, the value given, what is allowed and what to do.
 """
 
 from __future__ import annotations
@@ -30,6 +30,14 @@ class DataError(HhlifError):
 
 class RunError(HhlifError):
     """A run failed for a reason other than its configuration (exit status 1)."""
+
+
+class Interrupted(HhlifError):
+    """SIGINT/SIGTERM stopped a run after it saved a checkpoint (exit status 128 + signal number)."""
+
+    def __init__(self, signum: int, message: str):
+        super().__init__(message)
+        self.exit_code = 128 + int(signum)
 
 
 def bad_value(key: str, value: Any, allowed: str, hint: str | None = None) -> ConfigError:

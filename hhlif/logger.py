@@ -42,12 +42,15 @@ class RunLogger:
     """Scalars and histograms to TensorBoard (``<run_dir>/tensorboard``); final numbers to ``metrics.json``."""
 
     def __init__(self, run_dir: Path, *, name: str = "tensorboard", histograms: bool = True,
-                 flush_secs: int = 10):
+                 flush_secs: int = 10, purge_step: int | None = None):
         from torch.utils.tensorboard import SummaryWriter
 
         self.run_dir = Path(run_dir)
         self.histograms = histograms
-        self.writer = SummaryWriter(log_dir=str(self.run_dir / "tensorboard"), flush_secs=flush_secs)
+        # purge_step (when resuming): TensorBoard drops earlier events at steps ≥ purge_step, which a killed run
+        # may have logged after its last checkpoint
+        self.writer = SummaryWriter(log_dir=str(self.run_dir / "tensorboard"), flush_secs=flush_secs,
+                                    purge_step=purge_step)
 
     def scalars(self, values: Mapping[str, float], step: int) -> None:
         """Log every finite scalar of ``values`` (tag → number) at ``step``."""
@@ -75,8 +78,8 @@ class RunLogger:
         self.writer.close()
 
 
-def build_logger(cfg: Mapping[str, Any], run_dir: Path) -> RunLogger:
+def build_logger(cfg: Mapping[str, Any], run_dir: Path, purge_step: int | None = None) -> RunLogger:
     """The logger named by ``cfg['name']`` (only ``tensorboard`` today)."""
     from hhlif.registry import build
 
-    return build({"tensorboard": RunLogger}, "logger", cfg, run_dir)
+    return build({"tensorboard": RunLogger}, "logger", cfg, run_dir, purge_step=purge_step)

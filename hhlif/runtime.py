@@ -11,8 +11,9 @@ import torch
 from hhlif.errors import ConfigError
 
 
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch (CPU and CUDA) and ask cuDNN for deterministic kernels."""
+def seed_everything(seed: int, deterministic: bool = False) -> None:
+    """Seed Python, NumPy and torch (CPU and CUDA) and ask cuDNN for deterministic kernels; with
+    ``deterministic`` every operation must be deterministic (bit-exact GPU runs, slower; see the README)."""
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ConfigError(f"seed={seed!r} is not allowed: expected a non-negative integer.")
     random.seed(seed)
@@ -21,6 +22,9 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
     torch.backends.cudnn.deterministic = True
     torch.backends.cudnn.benchmark = False
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
 
 
 def resolve_device(spec: str) -> torch.device:
@@ -39,3 +43,47 @@ def resolve_device(spec: str) -> torch.device:
             raise ConfigError(f"device={spec!r}: this machine has {torch.cuda.device_count()} CUDA device(s).")
         return torch.device(spec)
     raise ConfigError(f"device={spec!r} is not allowed: expected auto, cpu, cuda or cuda:N.")
+
+
+class GracefulStop:
+    """While active, SIGINT and SIGTERM only set ``signum``; the loop finishes its step, saves and stops.
+
+    A second signal restores the default handlers and interrupts at once.
+    """
+
+    SIGNALS = ("SIGINT", "SIGTERM")
+
+    def __init__(self):
+        self.signum: int | None = None
+        self._saved: dict = {}
+
+    def _handle(self, signum, frame):  # noqa: ARG002
+        import signal
+
+        if self.signum is not None:
+            self.__exit__()
+            signal.raise_signal(signum)
+        self.signum = signum
+
+    def __enter__(self) -> GracefulStop:
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for name in self.SIGNALS:
+                sig = getattr(signal, name)
+                self._saved[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import signal
+
+        for sig, handler in self._saved.items():
+            signal.signal(sig, handler)
+        self._saved.clear()
+
+    @property
+    def name(self) -> str:
+        import signal
+
+        return signal.Signals(self.signum).name if self.signum else ""

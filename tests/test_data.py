@@ -497,26 +497,33 @@ def _images(n: int = 10) -> tuple[torch.Tensor, torch.Tensor]:
 
 def test_batches_shapes_dtypes_and_scaling():
     x, y = _images(10)
-    batches = ImageBatches(x, y, 4, shuffle=False, generator=None)
+    batches = ImageBatches(x, y, 4, shuffle=False)
     assert len(batches) == 3 and batches.num_samples == 10
     got = list(batches)
     assert [b[0].shape for b in got] == [(4, 1, 36, 36), (4, 1, 36, 36), (2, 1, 36, 36)]
     assert all(b[0].dtype == torch.float32 and b[1].dtype == torch.int64 and b[1].shape[1] == 2 for b in got)
     assert torch.equal(got[0][0][:, 0], x[:4].float())  # default pixel_max 255: raw 0..255 values
     assert torch.equal(torch.cat([b[1] for b in got]), y)
-    unit = list(ImageBatches(x, y, 4, shuffle=False, generator=None, pixel_max=1.0))
+    unit = list(ImageBatches(x, y, 4, shuffle=False, pixel_max=1.0))
     assert torch.allclose(unit[0][0][:, 0], x[:4].float() / 255)
     assert float(unit[0][0].max()) <= 1.0
 
 
-def test_batches_shuffle_each_epoch_with_generator():
+def test_batches_shuffle_per_epoch_reproducibly():
     x, y = _images(10)
-    batches = ImageBatches(x, y, 3, shuffle=True, generator=torch.Generator().manual_seed(0))
-    epochs = [torch.cat([b[0][:, 0, 0, 0] for b in batches]).long() for _ in range(2)]
-    assert sorted(epochs[0].tolist()) == list(range(10))
-    assert epochs[0].tolist() != epochs[1].tolist()
-    again = ImageBatches(x, y, 3, shuffle=True, generator=torch.Generator().manual_seed(0))
-    assert torch.cat([b[0][:, 0, 0, 0] for b in again]).long().tolist() == epochs[0].tolist()
+    batches = ImageBatches(x, y, 3, shuffle=True, seed=0)
+
+    def order(b, epoch):
+        b.set_epoch(epoch)
+        return torch.cat([xb[:, 0, 0, 0] for xb, _ in b]).long().tolist()
+
+    epochs = [order(batches, e) for e in range(2)]
+    assert sorted(epochs[0]) == list(range(10))
+    assert epochs[0] != epochs[1]
+    assert order(batches, 0) == epochs[0]  # a pass can be replayed (resume)
+    again = ImageBatches(x, y, 3, shuffle=True, seed=0)
+    assert order(again, 1) == epochs[1]
+    assert order(ImageBatches(x, y, 3, shuffle=True, seed=5), 0) != epochs[0]
     for xb, yb in batches:  # labels follow their images
         ids = xb[:, 0, 0, 0].long()
         assert torch.equal(yb, y[ids])
@@ -524,21 +531,21 @@ def test_batches_shuffle_each_epoch_with_generator():
 
 def test_batches_limit():
     x, y = _images(10)
-    assert ImageBatches(x, y, 4, shuffle=False, generator=None, limit=5).num_samples == 5
-    limited = ImageBatches(x, y, 4, shuffle=True, generator=torch.Generator().manual_seed(1), limit=5)
+    assert ImageBatches(x, y, 4, shuffle=False, limit=5).num_samples == 5
+    limited = ImageBatches(x, y, 4, shuffle=True, seed=1, limit=5)
     assert len(limited) == 2
     assert sorted(torch.cat([b[0][:, 0, 0, 0] for b in limited]).long().tolist()) == [0, 1, 2, 3, 4]
-    assert ImageBatches(x, y, 4, shuffle=False, generator=None, limit=1000).num_samples == 10
+    assert ImageBatches(x, y, 4, shuffle=False, limit=1000).num_samples == 10
     with pytest.raises(ConfigError, match="batch_size"):
-        ImageBatches(x, y, 0, shuffle=False, generator=None)
+        ImageBatches(x, y, 0, shuffle=False)
 
 
 def test_fixed_noise_is_one_pattern_everywhere():
     x, y = _images(10)
     noise = Noise(25.0, "fixed", seed=7)
     expected = 25.0 * torch.randn((1, 36, 36), generator=torch.Generator().manual_seed(7))
-    train = ImageBatches(x, y, 4, shuffle=True, generator=torch.Generator().manual_seed(0), noise=noise)
-    test = ImageBatches(x[:6], y[:6], 5, shuffle=False, generator=None, noise=noise)
+    train = ImageBatches(x, y, 4, shuffle=True, seed=0, noise=noise)
+    test = ImageBatches(x[:6], y[:6], 5, shuffle=False, noise=noise)
     for batches in (train, train, test):  # two epochs of train, then test
         for xb, _ in batches:
             ids = (xb[:, 0, 0, 0] - expected[0, 0, 0]).round().long()  # the id pixel, noise removed
@@ -550,10 +557,14 @@ def test_fixed_noise_is_one_pattern_everywhere():
 def test_per_sample_noise_is_fresh():
     x = torch.zeros((4, 36, 36), dtype=torch.uint8)
     y = torch.zeros((4, 2), dtype=torch.int64)
-    batches = ImageBatches(x, y, 4, shuffle=False, generator=None, noise=Noise(50.0, "per_sample", 3))
+    batches = ImageBatches(x, y, 4, shuffle=False, noise=Noise(50.0, "per_sample", 3))
     (a, _), (b, _) = next(iter(batches)), next(iter(batches))
     assert not torch.allclose(a[0], a[1])  # different per image
-    assert not torch.allclose(a, b)  # different per pass
+    assert torch.equal(a, b)  # the same epoch replays the same noise (an evaluation set stays fixed)
+    batches.set_epoch(1)
+    assert not torch.allclose(a, next(iter(batches))[0])  # a new epoch draws new noise
+    other = ImageBatches(x, y, 4, shuffle=False, noise=Noise(50.0, "per_sample", 3), noise_stream=1)
+    assert not torch.allclose(a, next(iter(other))[0])  # evaluation noise is independent of training noise
     assert 45 < float(a.std()) < 55
     with pytest.raises(ConfigError, match="noise.mode"):
         Noise(1.0, "sometimes", 0)
@@ -563,7 +574,7 @@ def test_batches_do_not_modify_float_datasets():
     x = torch.full((3, 36, 36), 100.0)
     y = torch.zeros((3, 2), dtype=torch.int64)
     noise = Noise(5.0, "fixed", 0)
-    for _ in ImageBatches(x, y, 2, shuffle=False, generator=None, pixel_max=1.0, noise=noise):
+    for _ in ImageBatches(x, y, 2, shuffle=False, pixel_max=1.0, noise=noise):
         pass
     assert float(x.max()) == 100.0 and float(x.min()) == 100.0
 

@@ -81,6 +81,10 @@ class Neuron(nn.Module):
             spikes.append(s)
         return torch.stack(spikes)
 
+    def divergence_hint(self) -> str:
+        """What to change when this neuron's state diverges (models override with their own advice)."""
+        return "Check the neuron's constants (neuron.*) and the scale of its input."
+
     def assert_finite(self, state: State, step: int) -> None:
         """Raise :class:`NonFiniteState` if any tensor of ``state`` holds NaN or ±inf (``step`` counts from 1)."""
         for x in state:

@@ -51,8 +51,11 @@ class Noise:
 class ImageBatches:
     """Iterate (x float32 [B,1,36,36], y int64 [B,2]) over (a prefix of) a dataset.
 
-    ``noise_stream`` selects an independent per-sample noise stream for the same seed (the trainer uses 0 for
-    training and 1 for evaluation); the fixed pattern is the same on every stream.
+    The order (with ``shuffle``) and the per-sample noise of a pass are functions of ``seed``, the epoch set
+    with :meth:`set_epoch` and ``noise_stream`` alone, like ``DistributedSampler.set_epoch``: a pass can be
+    replayed exactly (resuming a run needs no generator state), and an evaluation set whose epoch is never
+    changed sees the same noise every time. ``noise_stream`` keeps the training (0) and evaluation (1)
+    noise independent; the fixed pattern is the same on every stream.
     """
 
     def __init__(
@@ -62,7 +65,7 @@ class ImageBatches:
         batch_size: int,
         *,
         shuffle: bool,
-        generator: torch.Generator | None,
+        seed: int = 0,
         pixel_max: float = 255.0,
         noise: Noise | None = None,
         limit: int | None = None,
@@ -87,39 +90,53 @@ class ImageBatches:
         self.num_samples = n
         self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)
-        self.generator = generator
+        self.seed = int(seed)
+        self.epoch = 0
+        self.noise_stream = int(noise_stream)
         self.pixel_max = float(pixel_max)
         self._scale = self.pixel_max / 255.0
         self.noise = noise
         self._pattern: torch.Tensor | None = None
-        self._noise_gen: torch.Generator | None = None
-        if noise is not None and noise.amplitude > 0:
-            if noise.mode == "fixed":
-                self._pattern = noise.pattern(tuple(images.shape[1:]), self.device)
-            else:
-                # distinct streams (train 0, test 1) so test noise never replays the training noise
-                seed = int(noise.seed) + 1_000_003 * int(noise_stream)
-                self._noise_gen = torch.Generator(device=self.device).manual_seed(seed)
+        if noise is not None and noise.amplitude > 0 and noise.mode == "fixed":
+            self._pattern = noise.pattern(tuple(images.shape[1:]), self.device)
 
     def __len__(self) -> int:
         return math.ceil(self.num_samples / self.batch_size)
 
+    def set_epoch(self, epoch: int) -> None:
+        """Select the pass: its order and per-sample noise depend only on (seed, epoch, noise stream)."""
+        self.epoch = int(epoch)
+
+    def _generator(self, seed: int, device: torch.device | str = "cpu") -> torch.Generator:
+        return torch.Generator(device=device).manual_seed(seed * 1_000_003 + self.epoch * 7_919 + self.noise_stream)
+
+    def sample(self, n: int) -> torch.Tensor:
+        """The first ``n`` inputs, scaled, without noise (for shape- and cost-only uses)."""
+        return (self._x[:n].to(torch.float32) * self._scale).unsqueeze(1)
+
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        return self.iterate()
+
+    def iterate(self, start: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """The batches of the current epoch from batch ``start`` on (earlier ones are skipped, not computed)."""
         n, bs = self.num_samples, self.batch_size
-        order = torch.randperm(n, generator=self.generator).to(self.device) if self.shuffle else None
-        for start in range(0, n, bs):
+        order = torch.randperm(n, generator=self._generator(self.seed)).to(self.device) if self.shuffle else None
+        per_sample = self.noise is not None and self.noise.amplitude > 0 and self.noise.mode == "per_sample"
+        noise_gen = self._generator(int(self.noise.seed), self.device) if per_sample else None
+        if noise_gen is not None:  # replay the skipped batches' draws so the remaining noise is identical
+            for first in range(0, min(start * bs, n), bs):
+                torch.randn((min(bs, n - first), *self._x.shape[1:]), generator=noise_gen, device=self.device)
+        for first in range(start * bs, n, bs):
             if order is None:
-                xb, yb = self._x[start : start + bs], self._y[start : start + bs]
+                xb, yb = self._x[first : first + bs], self._y[first : first + bs]
             else:
-                idx = order[start : start + bs]
+                idx = order[first : first + bs]
                 xb, yb = self._x[idx], self._y[idx]
             x = xb.to(torch.float32, copy=True)  # never a view of the stored data
             if self._scale != 1.0:
                 x.mul_(self._scale)
             if self._pattern is not None:
                 x += self._pattern
-            elif self._noise_gen is not None:
-                x += float(self.noise.amplitude) * torch.randn(  # type: ignore[union-attr]
-                    x.shape, generator=self._noise_gen, device=self.device
-                )
+            elif noise_gen is not None:
+                x += float(self.noise.amplitude) * torch.randn(x.shape, generator=noise_gen, device=self.device)
             yield x.unsqueeze(1), yb

@@ -2,15 +2,17 @@
 
 Per batch: forward, loss = Σ_tasks CE(logits_k, y_k) (mean over the batch each), backward, Adam step.
 MultiStepLR once per epoch; evaluation on the test set after every epoch. The trainer's whole state
-(model, optimiser, scheduler, epoch, best result, every RNG) is one dict, so a run can be checkpointed and
-resumed.
+(model, optimiser, scheduler, epoch, progress within the epoch, best result, every RNG) is one dict, written
+atomically after every epoch and when SIGINT/SIGTERM stops the run, so ``resume=true`` continues exactly.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,21 +22,24 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 from tqdm import tqdm
 
-from hhlif.checkpoint import rng_state, save_checkpoint
-from hhlif.errors import bad_value, require_in_range, require_positive, unknown_choice
+from hhlif.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from hhlif.errors import Interrupted, RunError, bad_value, require_in_range, require_positive, unknown_choice
 from hhlif.logger import build_logger
 from hhlif.metrics.cost import count_flops, energy_nj, peak_memory_mb, synops_per_sample
 from hhlif.metrics.flops import count_model
 from hhlif.metrics.spikes import SpikeMonitor
 from hhlif.metrics.tasks import TaskSplit
 from hhlif.networks import build_network, count_parameters
-from hhlif.runtime import resolve_device, seed_everything
+from hhlif.neurons.base import Neuron, NonFiniteState
+from hhlif.resume import CHECKPOINT, check_compatible, wants_resume
+from hhlif.runtime import GracefulStop, resolve_device, seed_everything
 from hhlif.tasks.batches import ImageBatches, Noise
 from hhlif.tasks.multitask import DATASETS, load_multitask
 
 log = logging.getLogger(__name__)
 NOISE_MODES = ("fixed", "per_sample")
 PROGRESS = ("auto", "always", "never")
+ON_NONFINITE = ("stop", "skip")
 
 
 def build_classifier(cfg: DictConfig) -> nn.Module:
@@ -62,6 +67,8 @@ def validate(cfg: DictConfig) -> None:
     selectable = ["test/acc_mean", *(f"test/acc_task{k + 1}" for k in range(task.tasks))]
     if t.select not in selectable:
         raise unknown_choice("trainer.select", t.select, selectable)
+    if t.on_nonfinite not in ON_NONFINITE:
+        raise unknown_choice("trainer.on_nonfinite", t.on_nonfinite, ON_NONFINITE)
     if t.progress not in PROGRESS:
         raise unknown_choice("trainer.progress", t.progress, PROGRESS)
     if task.dataset not in DATASETS:
@@ -86,80 +93,160 @@ class ClassifyTrainer:
         self.run_dir = Path(run_dir)
         self.device = resolve_device(cfg.device)
         t, task = cfg.trainer, cfg.task
-        seed_everything(cfg.seed)
+        seed_everything(cfg.seed, cfg.deterministic)
 
         self.data = load_multitask(task.dataset, cfg.data.root, pickle=task.pickle, download=task.download)
         noise = Noise(float(task.noise.amplitude), task.noise.mode, cfg.seed) if task.noise.amplitude > 0 else None
-        self.shuffle = torch.Generator().manual_seed(cfg.seed)
-        common = dict(pixel_max=float(task.pixel_max), noise=noise, device=self.device)
+        common = dict(pixel_max=float(task.pixel_max), noise=noise, device=self.device, seed=cfg.seed)
         self.train_batches = ImageBatches(self.data.train_x, self.data.train_y, t.batch_size, shuffle=True,
-                                          generator=self.shuffle, limit=task.limit_train, **common)
+                                          limit=task.limit_train, **common)
         self.test_batches = ImageBatches(self.data.test_x, self.data.test_y, t.eval_batch_size, shuffle=False,
-                                         generator=None, limit=task.limit_test, noise_stream=1, **common)
+                                         limit=task.limit_test, noise_stream=1, **common)
 
         self.model = build_classifier(cfg).to(self.device)
+        self._guard(bool(t.check_finite))
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=t.optimizer.lr,
                                           betas=tuple(t.optimizer.betas), weight_decay=t.optimizer.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, list(t.scheduler.milestones),
                                                               gamma=t.scheduler.gamma)
         self.monitor = SpikeMonitor(self.model)
         self.task_split = TaskSplit(self.model)
-        self.epoch = 0
+        self.stop = GracefulStop()
+        self.epoch = 0  # epochs completed
+        self.progress = _EpochProgress()  # the epoch under way
         self.best: dict[str, Any] = {}
         self.trainable, self.frozen = count_parameters(self.model)
 
+    def _guard(self, enabled: bool) -> None:
+        """Turn the neurons' per-step finiteness check on or off."""
+        for module in self.model.modules():
+            if isinstance(module, Neuron):
+                module.check_finite = enabled
+
     # -- state ---------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue exactly: the data order and noise are functions of (seed, epoch)."""
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict(), "epoch": self.epoch, "best": self.best,
-                "rng": rng_state(), "shuffle": self.shuffle.get_state(),
+                "scheduler": self.scheduler.state_dict(), "epoch": self.epoch, "progress": vars(self.progress),
+                "best": self.best, "rng": rng_state(),
                 "config": OmegaConf.to_container(self.cfg, resolve=True)}
 
+    def load_state_dict(self, state: dict[str, Any], source: Path) -> None:
+        check_compatible(state["config"], OmegaConf.to_container(self.cfg, resolve=True), source)
+        try:
+            self.model.load_state_dict(state["model"])
+        except RuntimeError as exc:
+            raise RunError(f"checkpoint {source} does not fit this model: {str(exc).splitlines()[0]}") from None
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.epoch, self.best = state["epoch"], state["best"]
+        self.progress = _EpochProgress(**state["progress"])
+        set_rng_state(state["rng"])
+
+    def resume(self) -> bool:
+        """Load ``checkpoints/last.pt`` of the run directory if there is one; True if a run was resumed."""
+        path = self.run_dir / CHECKPOINT
+        if not path.is_file():
+            log.warning("resume: %s has no checkpoint yet; starting from the beginning", self.run_dir)
+            return False
+        self.load_state_dict(load_checkpoint(path, self.device), path)
+        where = f"epoch {self.epoch + 1}, batch {self.progress.batches + 1}" if self.progress.batches else \
+            f"epoch {self.epoch + 1}"
+        log.info("resumed %s: continuing at %s of %d", self.run_dir, where, self.cfg.trainer.max_epochs)
+        return True
+
+    def _save(self, *names: str) -> None:
+        state = self.state_dict()
+        for name in names:
+            path = self.run_dir / "checkpoints" / name
+            try:
+                save_checkpoint(path, state)
+            except OSError as exc:
+                raise RunError(f"cannot write checkpoint {path}: {exc.strerror or exc}. Free some space or fix "
+                               "the directory's permissions, then continue with resume=true.") from None
+
     # -- loops ---------------------------------------------------------------------------------------
-    def _progress(self, batches, desc: str):
+    def _progress(self, batches, desc: str, start: int = 0):
         mode = self.cfg.trainer.progress
         disable = {"auto": None, "always": False, "never": True}[mode]
-        return tqdm(batches, desc=desc, disable=disable, leave=False, dynamic_ncols=True, unit="batch")
+        return tqdm(batches.iterate(start), desc=desc, disable=disable, leave=False, dynamic_ncols=True,
+                    unit="batch", total=len(batches), initial=start)
 
     @staticmethod
     def _loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return sum(F.cross_entropy(logits[:, k], y[:, k]) for k in range(y.shape[1]))
 
+    def _forward(self, x: torch.Tensor, y: torch.Tensor, where: str) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Logits and loss; None when a non-finite value was met and trainer.on_nonfinite=skip."""
+        problem = None
+        try:
+            logits = self.model(x)
+            loss = self._loss(logits, y)
+            if not bool(torch.isfinite(loss)):
+                problem = f"the loss is {loss.item()} at {where}"
+        except NonFiniteState as exc:
+            layer = next(n for n, m in self.model.named_modules() if m is exc.neuron).removesuffix(".neuron")
+            problem = (f"the state of layer '{layer}' ({type(exc.neuron).__name__}) became {exc.value} at time step "
+                       f"{exc.step}, {where}. {exc.neuron.divergence_hint()}")
+        if problem is None:
+            return logits, loss
+        if self.cfg.trainer.on_nonfinite == "skip":
+            log.warning("skipping a batch: %s", problem)
+            return None
+        raise RunError(f"training stopped: {problem} Lower the learning rate, or set trainer.on_nonfinite=skip to "
+                       "skip such batches.")
+
     def _run_epoch(self, batches: ImageBatches, train: bool, desc: str) -> dict[str, float]:
         self.model.train(train)
         tasks = self.cfg.task.tasks
-        loss_sum, correct, seen = 0.0, torch.zeros(tasks, dtype=torch.long), 0
-        bar = self._progress(batches, desc)
+        acc_state = self.progress if train else _EpochProgress()
+        correct = torch.tensor(acc_state.correct or [0] * tasks, dtype=torch.long)
+        first = acc_state.batches  # > 0 when resuming in the middle of an epoch
+        bar = self._progress(batches, desc, first)
         start = time.perf_counter()
         every = max(1, len(batches) // 10)  # without a progress bar (not a terminal): a log line per 10 %
         with torch.set_grad_enabled(train):
-            for i, (x, y) in enumerate(bar, 1):
-                logits = self.model(x)
-                loss = self._loss(logits, y)
-                if train:
-                    self.optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    self.optimizer.step()
-                n = y.shape[0]
-                loss_sum += loss.item() * n
-                correct += (logits.argmax(-1) == y).sum(0).cpu()
-                seen += n
+            for i, (x, y) in enumerate(bar, first + 1):
+                out = self._forward(x, y, f"epoch {self.epoch + 1}, batch {i}")
+                if out is not None:
+                    logits, loss = out
+                    if train:
+                        self.optimizer.zero_grad(set_to_none=True)
+                        loss.backward()
+                        self.optimizer.step()
+                    acc_state.loss_sum += loss.item() * y.shape[0]
+                    correct += (logits.argmax(-1) == y).sum(0).cpu()
+                    acc_state.seen += y.shape[0]
+                else:
+                    acc_state.skipped += 1
+                acc_state.batches = i
+                acc_state.correct = correct.tolist()
+                seen = max(acc_state.seen, 1)
                 acc = correct.double() / seen
-                postfix = {"loss": f"{loss_sum / seen:.4f}", **{f"acc{k + 1}": f"{a:.2%}" for k, a in enumerate(acc)}}
+                postfix = {"loss": f"{acc_state.loss_sum / seen:.4f}",
+                           **{f"acc{k + 1}": f"{a:.2%}" for k, a in enumerate(acc)}}
                 bar.set_postfix(postfix)
                 if bar.disable and train and (i % every == 0 or i == len(batches)):
                     spent = time.perf_counter() - start
-                    eta = spent / i * (len(batches) - i)
+                    eta = spent / (i - first) * (len(batches) - i)
                     log.info("%s  %3d%% (%d/%d batches)  %s  %.0fs, ETA %.0fs", desc, 100 * i // len(batches), i,
                              len(batches), "  ".join(f"{k} {v}" for k, v in postfix.items()), spent, eta)
+                if train and self.stop.signum is not None and i < len(batches):
+                    self._interrupt(f"during epoch {self.epoch + 1} (batch {i} of {len(batches)})")
         elapsed = time.perf_counter() - start
         split, phase = ("train", "train") if train else ("test", "eval")
+        seen = max(acc_state.seen, 1)
         acc = (correct.double() / seen).tolist()
-        out = {f"{split}/loss": loss_sum / seen, f"{split}/acc_mean": sum(acc) / len(acc),
-               f"cost/{phase}_samples_per_s": seen / elapsed, f"cost/{phase}_epoch_s": elapsed,
-               f"cost/{phase}_step_ms": 1000 * elapsed / len(batches)}
+        out = {f"{split}/loss": acc_state.loss_sum / seen, f"{split}/acc_mean": sum(acc) / len(acc),
+               f"cost/{phase}_samples_per_s": acc_state.seen / elapsed, f"cost/{phase}_epoch_s": elapsed,
+               f"cost/{phase}_step_ms": 1000 * elapsed / len(batches), f"{split}/skipped_batches": acc_state.skipped}
         out.update({f"{split}/acc_task{k + 1}": a for k, a in enumerate(acc)})
         return out
+
+    def _interrupt(self, where: str) -> None:
+        self._save("last.pt")
+        raise Interrupted(self.stop.signum, f"stopped by {self.stop.name} {where}; checkpoint written to "
+                          f"{self.run_dir / CHECKPOINT}. Continue with the same command and resume=true.")
 
     def evaluate(self) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
         """Test-set metrics, firing statistics of every spiking layer, the per-task split of the read-out and
@@ -191,14 +278,16 @@ class ClassifyTrainer:
 
     def measure_flops(self, samples: int = 8) -> dict[str, float]:
         """FLOPs per sample that actually run (forward; forward + backward), and the paper's analytic count."""
-        x, y = next(iter(self.test_batches))
-        x, y = x[:samples], y[:samples]
+        x = self.test_batches.sample(samples)
+        y = torch.zeros(x.shape[0], self.cfg.task.tasks, dtype=torch.long, device=x.device)
+        self._guard(False)  # counting only: divergence is reported by the training loop, with its context
         self.model.eval()
         with torch.no_grad():
             forward = count_flops(lambda: self.model(x))
         self.model.train()
         train_step = count_flops(lambda: self._loss(self.model(x), y).backward())
         self.model.zero_grad(set_to_none=True)
+        self._guard(bool(self.cfg.trainer.check_finite))
         paper = count_model(self.model)
         n = x.shape[0]
         return {"cost/flops_forward": forward["total"] / n,
@@ -207,42 +296,43 @@ class ClassifyTrainer:
                 "cost/flops_paper_mul": paper.mul, "cost/dense_macs": self.model.dense_macs()}
 
     def fit(self) -> dict[str, Any]:
-        """Train for ``trainer.max_epochs`` epochs; returns the content written to ``metrics.json``."""
+        """Train until ``trainer.max_epochs`` epochs are done; returns the content written to ``metrics.json``."""
         cfg, t = self.cfg, self.cfg.trainer
-        logger = build_logger(cfg.logger, self.run_dir)
-        ckpt_dir = self.run_dir / "checkpoints"
+        if self.epoch >= t.max_epochs and (self.run_dir / "metrics.json").is_file():
+            log.info("%s already finished its %d epochs; nothing to do", self.run_dir, t.max_epochs)
+            return json.loads((self.run_dir / "metrics.json").read_text())
+        logger = build_logger(cfg.logger, self.run_dir, purge_step=self.epoch + 1 if self.epoch else None)
         self._announce()
         metrics: dict[str, float] = {}
         try:
             flops = self.measure_flops()
-            logger.scalars(flops, self.epoch)
+            logger.scalars(flops, 0)
             log.info("cost: %.3g FLOPs per sample forward (%.3g element-wise), %.3g forward+backward; paper count "
                      "ADD %.5g M, MUL %.5g M", flops["cost/flops_forward"], flops["cost/flops_forward_elementwise"],
                      flops["cost/flops_train_step"], flops["cost/flops_paper_add"] / 1e6,
                      flops["cost/flops_paper_mul"] / 1e6)
-            epochs = range(self.epoch, t.max_epochs)
-            for epoch in epochs:
-                lr = self.optimizer.param_groups[0]["lr"]
-                train = self._run_epoch(self.train_batches, train=True, desc=f"epoch {epoch + 1}/{t.max_epochs}")
-                self.scheduler.step()
-                test, histograms = self.evaluate()
-                self.epoch = epoch + 1
-                metrics = {**train, **test, **flops, "lr": lr}
-                logger.scalars(metrics, self.epoch)
-                for tag, values in histograms.items():
-                    logger.histogram(tag, values, self.epoch)
-                improved = not self.best or metrics[t.select] > self.best[t.select]
-                if improved:
-                    self.best = {**metrics, "epoch": self.epoch}
-                state = self.state_dict()
-                save_checkpoint(ckpt_dir / "last.pt", state)
-                if improved:
-                    save_checkpoint(ckpt_dir / "best.pt", state)
-                log.info(self._epoch_line(metrics))
-            result = {**metrics, "epoch": self.epoch,
-                      "best": {k: v for k, v in self.best.items()},
-                      "params/trainable": self.trainable, "params/frozen": self.frozen,
-                      "meta": self._meta()}
+            with self.stop:
+                while self.epoch < t.max_epochs:
+                    epoch = self.epoch
+                    lr = self.optimizer.param_groups[0]["lr"]
+                    self.train_batches.set_epoch(epoch)
+                    train = self._run_epoch(self.train_batches, train=True, desc=f"epoch {epoch + 1}/{t.max_epochs}")
+                    self.scheduler.step()
+                    test, histograms = self.evaluate()
+                    self.epoch, self.progress = epoch + 1, _EpochProgress()
+                    metrics = {**train, **test, **flops, "lr": lr}
+                    improved = not self.best or metrics[t.select] > self.best[t.select]
+                    if improved:
+                        self.best = {**metrics, "epoch": self.epoch}
+                    self._save("last.pt", *(("best.pt",) if improved else ()))
+                    logger.scalars(metrics, self.epoch)
+                    for tag, values in histograms.items():
+                        logger.histogram(tag, values, self.epoch)
+                    log.info(self._epoch_line(metrics))
+                    if self.stop.signum is not None and self.epoch < t.max_epochs:
+                        self._interrupt(f"after epoch {self.epoch}")
+            result = {**metrics, "epoch": self.epoch, "best": dict(self.best),
+                      "params/trainable": self.trainable, "params/frozen": self.frozen, "meta": self._meta()}
             path = logger.write_metrics(result)
         finally:
             logger.close()
@@ -271,6 +361,20 @@ class ClassifyTrainer:
                 "torch": torch.__version__}
 
 
+@dataclass
+class _EpochProgress:
+    """Running totals of the training epoch under way (saved in mid-epoch checkpoints)."""
+
+    batches: int = 0
+    seen: int = 0
+    loss_sum: float = 0.0
+    correct: list[int] = field(default_factory=list)
+    skipped: int = 0  # batches skipped for non-finite values (trainer.on_nonfinite=skip)
+
+
 def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
-    """Train and evaluate one classification model; write its results into ``run_dir``."""
-    return ClassifyTrainer(cfg, run_dir).fit()
+    """Train and evaluate one classification model in ``run_dir`` (continuing its checkpoint with resume)."""
+    trainer = ClassifyTrainer(cfg, run_dir)
+    if wants_resume(cfg.resume):
+        trainer.resume()
+    return trainer.fit()
