@@ -51,6 +51,21 @@ def build_classifier(cfg: DictConfig) -> nn.Module:
 
 def validate(cfg: DictConfig) -> None:
     """Check every value this trainer reads; raise ConfigError on the first bad one."""
+    validate_run(cfg)
+    t, task = cfg.trainer, cfg.task
+    ms = list(t.scheduler.milestones)
+    if any(not isinstance(m, int) or m <= 0 for m in ms) or ms != sorted(ms):
+        raise bad_value("trainer.scheduler.milestones", ms, "increasing positive epoch numbers")
+    require_in_range("trainer.scheduler.gamma", t.scheduler.gamma, 0.0, 1.0)
+    selectable = ["test/acc_mean", *(f"test/acc_task{k + 1}" for k in range(task.tasks))]
+    if t.select not in selectable:
+        raise unknown_choice("trainer.select", t.select, selectable)
+    with torch.device("meta"):
+        build_classifier(cfg)
+
+
+def validate_run(cfg: DictConfig) -> None:
+    """The checks shared by the trainers built on :class:`ClassifyTrainer`: loop, optimiser, data."""
     t, task = cfg.trainer, cfg.task
     require_positive("trainer.max_epochs", t.max_epochs, integer=True)
     require_positive("trainer.batch_size", t.batch_size, integer=True)
@@ -60,13 +75,6 @@ def validate(cfg: DictConfig) -> None:
         raise bad_value("trainer.optimizer.weight_decay", t.optimizer.weight_decay, "a number ≥ 0")
     for i, b in enumerate(t.optimizer.betas):
         require_in_range(f"trainer.optimizer.betas[{i}]", b, 0.0, 0.999999)
-    ms = list(t.scheduler.milestones)
-    if any(not isinstance(m, int) or m <= 0 for m in ms) or ms != sorted(ms):
-        raise bad_value("trainer.scheduler.milestones", ms, "increasing positive epoch numbers")
-    require_in_range("trainer.scheduler.gamma", t.scheduler.gamma, 0.0, 1.0)
-    selectable = ["test/acc_mean", *(f"test/acc_task{k + 1}" for k in range(task.tasks))]
-    if t.select not in selectable:
-        raise unknown_choice("trainer.select", t.select, selectable)
     if t.on_nonfinite not in ON_NONFINITE:
         raise unknown_choice("trainer.on_nonfinite", t.on_nonfinite, ON_NONFINITE)
     if t.progress not in PROGRESS:
@@ -81,12 +89,14 @@ def validate(cfg: DictConfig) -> None:
         raise bad_value("task.noise.amplitude", task.noise.amplitude, "a number ≥ 0 (pixel units; paper: 25/50/75)")
     if task.noise.mode not in NOISE_MODES:
         raise unknown_choice("task.noise.mode", task.noise.mode, NOISE_MODES)
-    with torch.device("meta"):
-        build_classifier(cfg)
 
 
 class ClassifyTrainer:
-    """Owns the data, model, optimiser and logger of one classification run."""
+    """Owns the data, model, optimiser and logger of one classification run.
+
+    A trainer built on this one (``trainers/vib.py``) changes the model, schedule, loss, prediction, per-step
+    update, extra per-sample metrics and FLOPs count through the methods of the section below ``__init__``.
+    """
 
     def __init__(self, cfg: DictConfig, run_dir: Path):
         self.cfg = cfg
@@ -103,12 +113,11 @@ class ClassifyTrainer:
         self.test_batches = ImageBatches(self.data.test_x, self.data.test_y, t.eval_batch_size, shuffle=False,
                                          limit=task.limit_test, noise_stream=1, **common)
 
-        self.model = build_classifier(cfg).to(self.device)
+        self.model = self.build_model().to(self.device)
         self._guard(bool(t.check_finite))
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=t.optimizer.lr,
                                           betas=tuple(t.optimizer.betas), weight_decay=t.optimizer.weight_decay)
-        self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, list(t.scheduler.milestones),
-                                                              gamma=t.scheduler.gamma)
+        self.scheduler = self.build_scheduler()
         self.monitor = SpikeMonitor(self.model)
         self.task_split = TaskSplit(self.model)
         self.stop = GracefulStop()
@@ -116,6 +125,37 @@ class ClassifyTrainer:
         self.progress = _EpochProgress()  # the epoch under way
         self.best: dict[str, Any] = {}
         self.trainable, self.frozen = count_parameters(self.model)
+
+    # -- what a trainer built on this one may change -------------------------------------------------------
+    def build_model(self) -> nn.Module:
+        """The model to train (moved to the run's device by the caller)."""
+        return build_classifier(self.cfg)
+
+    def build_scheduler(self) -> torch.optim.lr_scheduler.LRScheduler:
+        """The learning-rate schedule, stepped once after every training epoch."""
+        s = self.cfg.trainer.scheduler
+        return torch.optim.lr_scheduler.MultiStepLR(self.optimizer, list(s.milestones), gamma=s.gamma)
+
+    def compute_loss(self, output: Any, y: torch.Tensor) -> torch.Tensor:
+        """The optimised loss of a batch: Σ_tasks CE(logits_k, y_k), each the mean over the batch."""
+        return sum(F.cross_entropy(output[:, k], y[:, k]) for k in range(y.shape[1]))
+
+    def predict(self, output: Any) -> torch.Tensor:
+        """The logits ``[B, tasks, classes]`` in the model's output (accuracy is their argmax)."""
+        return output
+
+    def after_step(self) -> None:
+        """Called after every optimiser step."""
+
+    def batch_sums(self, output: Any, y: torch.Tensor) -> dict[str, float]:
+        """Extra per-sample quantities of a batch, summed over its samples; the epoch reports their mean per sample
+        as ``<split>/<name>`` (kept in mid-epoch checkpoints)."""
+        return {}
+
+    def paper_flops(self) -> dict[str, float]:
+        """The paper's analytic ADD/MUL counts of the model (Fig. 5b rules)."""
+        paper = count_model(self.model)
+        return {"cost/flops_paper_add": paper.add, "cost/flops_paper_mul": paper.mul}
 
     def _guard(self, enabled: bool) -> None:
         """Turn the neurons' per-step finiteness check on or off."""
@@ -172,16 +212,12 @@ class ClassifyTrainer:
         return tqdm(batches.iterate(start), desc=desc, disable=disable, leave=False, dynamic_ncols=True,
                     unit="batch", total=len(batches), initial=start)
 
-    @staticmethod
-    def _loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return sum(F.cross_entropy(logits[:, k], y[:, k]) for k in range(y.shape[1]))
-
-    def _forward(self, x: torch.Tensor, y: torch.Tensor, where: str) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """Logits and loss; None when a non-finite value was met and trainer.on_nonfinite=skip."""
+    def _forward(self, x: torch.Tensor, y: torch.Tensor, where: str) -> tuple[Any, torch.Tensor] | None:
+        """Model output and loss; None when a non-finite value was met and trainer.on_nonfinite=skip."""
         problem = None
         try:
-            logits = self.model(x)
-            loss = self._loss(logits, y)
+            output = self.model(x)
+            loss = self.compute_loss(output, y)
             if not bool(torch.isfinite(loss)):
                 problem = f"the loss is {loss.item()} at {where}"
         except NonFiniteState as exc:
@@ -189,7 +225,7 @@ class ClassifyTrainer:
             problem = (f"the state of layer '{layer}' ({type(exc.neuron).__name__}) became {exc.value} at time step "
                        f"{exc.step}, {where}. {exc.neuron.divergence_hint()}")
         if problem is None:
-            return logits, loss
+            return output, loss
         if self.cfg.trainer.on_nonfinite == "skip":
             log.warning("skipping a batch: %s", problem)
             return None
@@ -209,13 +245,16 @@ class ClassifyTrainer:
             for i, (x, y) in enumerate(bar, first + 1):
                 out = self._forward(x, y, f"epoch {self.epoch + 1}, batch {i}")
                 if out is not None:
-                    logits, loss = out
+                    output, loss = out
                     if train:
                         self.optimizer.zero_grad(set_to_none=True)
                         loss.backward()
                         self.optimizer.step()
+                        self.after_step()
                     acc_state.loss_sum += loss.item() * y.shape[0]
-                    correct += (logits.argmax(-1) == y).sum(0).cpu()
+                    correct += (self.predict(output).argmax(-1) == y).sum(0).cpu()
+                    for key, value in self.batch_sums(output, y).items():
+                        acc_state.sums[key] = acc_state.sums.get(key, 0.0) + value
                     acc_state.seen += y.shape[0]
                 else:
                     acc_state.skipped += 1
@@ -241,6 +280,7 @@ class ClassifyTrainer:
                f"cost/{phase}_samples_per_s": acc_state.seen / elapsed, f"cost/{phase}_epoch_s": elapsed,
                f"cost/{phase}_step_ms": 1000 * elapsed / len(batches), f"{split}/skipped_batches": acc_state.skipped}
         out.update({f"{split}/acc_task{k + 1}": a for k, a in enumerate(acc)})
+        out.update({f"{split}/{key}": total / seen for key, total in acc_state.sums.items()})
         return out
 
     def _interrupt(self, where: str) -> None:
@@ -285,15 +325,14 @@ class ClassifyTrainer:
         with torch.no_grad():
             forward = count_flops(lambda: self.model(x))
         self.model.train()
-        train_step = count_flops(lambda: self._loss(self.model(x), y).backward())
+        train_step = count_flops(lambda: self.compute_loss(self.model(x), y).backward())
         self.model.zero_grad(set_to_none=True)
         self._guard(bool(self.cfg.trainer.check_finite))
-        paper = count_model(self.model)
         n = x.shape[0]
         return {"cost/flops_forward": forward["total"] / n,
                 "cost/flops_forward_elementwise": forward["elementwise"] / n,
-                "cost/flops_train_step": train_step["total"] / n, "cost/flops_paper_add": paper.add,
-                "cost/flops_paper_mul": paper.mul, "cost/dense_macs": self.model.dense_macs()}
+                "cost/flops_train_step": train_step["total"] / n, **self.paper_flops(),
+                "cost/dense_macs": self.model.dense_macs()}
 
     def fit(self) -> dict[str, Any]:
         """Train until ``trainer.max_epochs`` epochs are done; returns the content written to ``metrics.json``."""
@@ -307,10 +346,11 @@ class ClassifyTrainer:
         try:
             flops = self.measure_flops()
             logger.scalars(flops, 0)
-            log.info("cost: %.3g FLOPs per sample forward (%.3g element-wise), %.3g forward+backward; paper count "
-                     "ADD %.5g M, MUL %.5g M", flops["cost/flops_forward"], flops["cost/flops_forward_elementwise"],
-                     flops["cost/flops_train_step"], flops["cost/flops_paper_add"] / 1e6,
-                     flops["cost/flops_paper_mul"] / 1e6)
+            paper = (f"; paper count ADD {flops['cost/flops_paper_add'] / 1e6:.5g} M, MUL "
+                     f"{flops['cost/flops_paper_mul'] / 1e6:.5g} M" if "cost/flops_paper_add" in flops else "")
+            log.info("cost: %.3g FLOPs per sample forward (%.3g element-wise), %.3g forward+backward%s",
+                     flops["cost/flops_forward"], flops["cost/flops_forward_elementwise"],
+                     flops["cost/flops_train_step"], paper)
             with self.stop:
                 while self.epoch < t.max_epochs:
                     epoch = self.epoch
@@ -370,6 +410,7 @@ class _EpochProgress:
     loss_sum: float = 0.0
     correct: list[int] = field(default_factory=list)
     skipped: int = 0  # batches skipped for non-finite values (trainer.on_nonfinite=skip)
+    sums: dict[str, float] = field(default_factory=dict)  # of batch_sums()
 
 
 def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
