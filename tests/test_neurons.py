@@ -186,7 +186,7 @@ def test_binary_static_input_evaluated_once_same_result():
 
 # -- config ------------------------------------------------------------------------------------------------
 def test_build_neuron_rejects_unknown_name_and_parameter():
-    with pytest.raises(ConfigError, match="Valid choices: binary, hh, lif, lif_hh"):
+    with pytest.raises(ConfigError, match="Valid choices: binary, hh, (hh_textbook, )?lif, lif_hh"):
         build_neuron({"name": "izhikevich"}, (3,))
     with pytest.raises(ConfigError, match="decay"):
         build_neuron({"name": "lif", "tau": 2.0}, (3,))

@@ -9,11 +9,11 @@ from omegaconf import DictConfig
 
 from hhlif.registry import lookup
 from hhlif.runtime import resolve_device
-from hhlif.trainers import classify
+from hhlif.trainers import classify, sac, vib
 
 CONFIG_NAME = "train"
-SUMMARY = "train a spiking network on a task (multi-task classification)"
-TRAINERS = {"classify": classify}
+SUMMARY = "train a spiking network on a task (multi-task classification, or SAC control of MuJoCo pendulums)"
+TRAINERS = {"classify": classify, "sac": sac, "vib": vib}
 
 
 def validate(cfg: DictConfig) -> None:

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from hhlif.errors import require_positive, unknown_choice
+from hhlif.neurons import fused
 from hhlif.neurons.base import Neuron, State
 
 RATE_NAMES = ("a_n", "b_n", "a_m", "b_m", "a_h", "b_h")
@@ -31,6 +32,15 @@ class HH(Neuron):
     rates). There is no reset: the neuron spikes at every step its potential is above θ. With zero input and
     rates ≪ 1, v_t ≈ E_L(1 − (1 − g_L dt)^t), so the paper's fully connected HH (dt 0.01, θ 0.2) first spikes
     at step 7. ``detach_ionic`` stops gradients through the three ionic currents.
+
+    ``dt_spread``: instead of one ``dt`` for the population, each neuron gets its own time step, drawn once
+    at construction as ``dt``·U(0, 1) (the paper's DRL actors, dt = 0.2·U(0, 1)). It is kept in the buffer
+    ``dt_values`` (shape ``shape``), so it is saved with the model's ``state_dict`` (the paper's code does not
+    save it).
+
+    ``fused`` (default): the gating trajectories are computed once per neuron (they do not depend on the input)
+    and the membrane window runs as one autograd node with a hand-derived backward (:mod:`hhlif.neurons.fused`);
+    false runs the eager loop of :meth:`step`. Same spikes either way.
     """
 
     ops_per_step = (23, 16)  # (MUL, ADD) per neuron per step in the paper's FLOPs count (Fig. 5b)
@@ -39,7 +49,7 @@ class HH(Neuron):
                  learnable_rates: bool = False, rate_sharing: str = "neuron", detach_ionic: bool = False,
                  e_na: float = 115.0, e_k: float = -12.0, e_l: float = 10.6, g_na: float = 120.0,
                  g_k: float = 36.0, g_l: float = 0.3, surrogate: str = "boxcar", half_width: float = 0.3,
-                 shared: dict | None = None):
+                 dt_spread: bool = False, fused: bool = True, shared: dict | None = None):
         super().__init__(shape, threshold=threshold, surrogate=surrogate, half_width=half_width)
         require_positive("neuron.dt", dt)
         require_positive("neuron.rate_scale", rate_scale)
@@ -56,6 +66,10 @@ class HH(Neuron):
             self.rates = nn.Parameter(rates)
         else:
             self.register_buffer("rates", rates)
+        self.dt_spread = bool(dt_spread)
+        if self.dt_spread:
+            self.register_buffer("dt_values", self.dt * torch.rand(*self.shape))
+        self.fused = bool(fused)
 
     def initial_state(self, batch, device, dtype) -> State:
         z = self._zeros(batch, device, dtype)
@@ -64,7 +78,7 @@ class HH(Neuron):
     def step(self, current: torch.Tensor, state: State):
         v, n, m, h = state
         a_n, b_n, a_m, b_m, a_h, b_h = self.rates
-        dt = self.dt
+        dt = self.dt_values if self.dt_spread else self.dt
         i_na = self.g_na * h * m**3 * (v - self.e_na)
         i_k = self.g_k * n**4 * (v - self.e_k)
         i_l = self.g_l * (v - self.e_l)
@@ -77,5 +91,13 @@ class HH(Neuron):
         s = self.spike(v_new - self.threshold)
         return s, (v_new, n_new, m_new, h_new)
 
+    def forward(self, currents: torch.Tensor) -> torch.Tensor:
+        spike = fused.spike_of(self, HH)
+        return super().forward(currents) if spike is None else fused.hh_forward(self, currents, spike)
+
+    def divergence_hint(self) -> str:
+        return f"Forward Euler diverges when the step is too large: lower neuron.dt (now {self.dt})."
+
     def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, dt={self.dt}, rate_sharing={self.rate_sharing}"
+        spread = "·U(0,1) per neuron" if self.dt_spread else ""
+        return f"{super().extra_repr()}, dt={self.dt}{spread}, rate_sharing={self.rate_sharing}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from hhlif.errors import require_in_range
+from hhlif.neurons import fused
 from hhlif.neurons.base import Neuron, State
 
 
@@ -20,16 +21,20 @@ class LIF(Neuron):
     ``decay`` = λ ∈ [0, 1], ``threshold`` = θ (dimensionless, same units as the current). The stored
     membrane is the pre-reset value; there is no refractory period and no explicit dt. Gradients flow through
     the reset term unless ``detach_reset``.
+
+    ``fused`` (default): the window runs as one autograd node with a hand-derived backward
+    (:mod:`hhlif.neurons.fused`); false runs the readable eager loop of :meth:`step`. Same spikes either way.
     """
 
     ops_per_step = (3, 3)  # (MUL, ADD) per neuron per step in the paper's FLOPs count (Fig. 5b)
 
     def __init__(self, shape, *, threshold: float = 0.3, decay: float = 0.2, detach_reset: bool = False,
-                 surrogate: str = "boxcar", half_width: float = 0.5, shared: dict | None = None):
+                 surrogate: str = "boxcar", half_width: float = 0.5, fused: bool = True, shared: dict | None = None):
         super().__init__(shape, threshold=threshold, surrogate=surrogate, half_width=half_width)
         require_in_range("neuron.decay", decay, 0.0, 1.0)
         self.decay = float(decay)
         self.detach_reset = bool(detach_reset)
+        self.fused = bool(fused)
 
     def initial_state(self, batch, device, dtype) -> State:
         z = self._zeros(batch, device, dtype)
@@ -42,6 +47,10 @@ class LIF(Neuron):
         u = self.decay * u * (1.0 - s) + current
         s = self.spike(u - self.threshold)
         return s, (u, s)
+
+    def forward(self, currents: torch.Tensor) -> torch.Tensor:
+        spike = fused.spike_of(self, LIF)
+        return super().forward(currents) if spike is None else fused.lif_forward(self, currents, spike)
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, decay={self.decay}"

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from hhlif.errors import require_in_range
+from hhlif.neurons import fused
 from hhlif.neurons.base import Neuron, State
 
 
@@ -24,6 +25,8 @@ class LIFHH(Neuron):
     features. ``(w, b)`` is one ``Linear(3, 1)`` (the *mixer*) shared by every unit of the layer; with
     ``share_mixer`` it is shared by every s-LIF2HH layer of the network too (the paper's convolutional model).
     ``mixer_abs_init`` makes the initial mixer weights non-negative (the paper's fully connected model).
+    ``fused`` (default): the window runs as one autograd node with a hand-derived backward
+    (:mod:`hhlif.neurons.fused`); false runs the eager loop of :meth:`step`.
     """
 
     inputs_per_unit = 3
@@ -32,10 +35,11 @@ class LIFHH(Neuron):
 
     def __init__(self, shape, *, threshold: float = 2.0, decay: float = 0.5, mixer_abs_init: bool = False,
                  share_mixer: bool = False, surrogate: str = "boxcar", half_width: float = 0.4,
-                 shared: dict | None = None):
+                 fused: bool = True, shared: dict | None = None):
         super().__init__(shape, threshold=threshold, surrogate=surrogate, half_width=half_width)
         require_in_range("neuron.decay", decay, 0.0, 1.0)
         self.decay = float(decay)
+        self.fused = bool(fused)
         shared = {} if shared is None else shared
         if share_mixer and "lif_hh.mixer" in shared:
             self.mixer = shared["lif_hh.mixer"]
@@ -57,6 +61,10 @@ class LIFHH(Neuron):
         u = self.decay * u * (1.0 - s) + drive
         s = self.spike(u - self.threshold)
         return s, (u, s)
+
+    def forward(self, currents: torch.Tensor) -> torch.Tensor:
+        spike = fused.spike_of(self, LIFHH)
+        return super().forward(currents) if spike is None else fused.lif_hh_forward(self, currents, spike)
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, decay={self.decay}"

@@ -23,7 +23,15 @@ from torch import nn
 from tqdm import tqdm
 
 from hhlif.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from hhlif.errors import Interrupted, RunError, bad_value, require_in_range, require_positive, unknown_choice
+from hhlif.errors import (
+    ConfigError,
+    Interrupted,
+    RunError,
+    bad_value,
+    require_in_range,
+    require_positive,
+    unknown_choice,
+)
 from hhlif.logger import build_logger
 from hhlif.metrics.cost import count_flops, energy_nj, peak_memory_mb, synops_per_sample
 from hhlif.metrics.flops import count_model
@@ -67,6 +75,10 @@ def validate(cfg: DictConfig) -> None:
 def validate_run(cfg: DictConfig) -> None:
     """The checks shared by the trainers built on :class:`ClassifyTrainer`: loop, optimiser, data."""
     t, task = cfg.trainer, cfg.task
+    if task.get("dataset") not in DATASETS:
+        raise ConfigError(f"trainer={t.name} trains on an image dataset, and task={task.get('name')!r} is not one "
+                          f"(image tasks: {', '.join(DATASETS)}). Control tasks use trainer=sac, which they select "
+                          "themselves: drop the trainer override.")
     require_positive("trainer.max_epochs", t.max_epochs, integer=True)
     require_positive("trainer.batch_size", t.batch_size, integer=True)
     require_positive("trainer.eval_batch_size", t.eval_batch_size, integer=True)
@@ -79,8 +91,6 @@ def validate_run(cfg: DictConfig) -> None:
         raise unknown_choice("trainer.on_nonfinite", t.on_nonfinite, ON_NONFINITE)
     if t.progress not in PROGRESS:
         raise unknown_choice("trainer.progress", t.progress, PROGRESS)
-    if task.dataset not in DATASETS:
-        raise unknown_choice("task.dataset", task.dataset, DATASETS)
     for key in ("limit_train", "limit_test"):
         if task[key] is not None:
             require_positive(f"task.{key}", task[key], integer=True)

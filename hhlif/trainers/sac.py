@@ -1,0 +1,462 @@
+"""Soft Actor-Critic with a spiking actor on the MuJoCo pendulums (the paper's Fig. 4d/4i protocol).
+
+One environment step after another (``SACTrainer.fit``):
+
+1. act: the first ``window`` steps of an episode from the pre-agent if one is loaded (not counted as steps),
+   then uniform random actions for ``start_steps`` steps, then a sample of the actor on the window of the last
+   ``window`` observations (padded with the episode's first observation);
+2. step the environment; store the transition (mask 0 when the pole fell, 1 otherwise, time limit included);
+3. once the replay memory holds more than one batch: one SAC update (``SACTrainer.update``), which reads
+   top to bottom: sample windows, target, critic loss, actor loss, temperature, soft target update;
+4. every ``eval_every`` steps: deterministic episodes on a separate environment with the environment's own
+   reward, TensorBoard scalars, ``checkpoints/last.pt`` (and ``best.pt`` when the return improved).
+
+The trainer never looks at the neuron type. Its whole state (networks, optimisers, temperature, replay memory,
+environment, counters and every random generator) is one ``state_dict()``.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from omegaconf import DictConfig, OmegaConf
+from tqdm import tqdm
+
+from hhlif.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from hhlif.errors import ConfigError, bad_value, require_in_range, require_positive, unknown_choice
+from hhlif.logger import build_logger
+from hhlif.metrics.spikes import SpikeMonitor
+from hhlif.networks import count_parameters
+from hhlif.networks.policy import build_actor, build_critic, load_pre_agent
+from hhlif.resume import CHECKPOINT, wants_resume
+from hhlif.runtime import resolve_device, seed_everything
+from hhlif.tasks.pendulum import ENV_NAMES, ControlTask, EnvSpec, check_task
+from hhlif.trainers.replay import ReplayBuffer
+
+log = logging.getLogger(__name__)
+PROGRESS = ("auto", "always", "never")
+EVAL_SEED_OFFSET = 1_000_000  # evaluation episode i starts from env seed (seed + offset + i)
+
+
+# -- configuration -----------------------------------------------------------------------------------------------
+def validate(cfg: DictConfig) -> EnvSpec:
+    """Check every value this trainer reads (making the environment once); raise ConfigError on the first bad one."""
+    t, task = cfg.trainer, cfg.task
+    if task.get("name") not in ENV_NAMES:
+        raise ConfigError(f"trainer=sac needs a control task, not task={task.get('name')!r}. "
+                          f"Control tasks: {', '.join(ENV_NAMES)}.")
+    if cfg.network.get("name") != "policy":
+        raise ConfigError(f"task={task.name} needs network=policy (the SAC actor), not "
+                          f"network={cfg.network.get('name')!r}.")
+    for key in ("total_steps", "batch_size", "replay_size", "updates_per_step", "eval_every", "eval_episodes",
+                "log_every"):
+        require_positive(f"trainer.{key}", t[key], integer=True)
+    if isinstance(t.start_steps, bool) or not isinstance(t.start_steps, int) or t.start_steps < 0:
+        raise bad_value("trainer.start_steps", t.start_steps, "an integer ≥ 0")
+    if t.replay_size <= t.batch_size:
+        raise bad_value("trainer.replay_size", t.replay_size, f"more than trainer.batch_size ({t.batch_size})")
+    for key in ("lr", "alpha"):
+        require_positive(f"trainer.{key}", t[key])
+    require_in_range("trainer.gamma", t.gamma, 0.0, 1.0)
+    require_in_range("trainer.tau", t.tau, 0.0, 1.0)
+    require_positive("trainer.tau", t.tau)
+    if not isinstance(t.auto_entropy, bool):
+        raise bad_value("trainer.auto_entropy", t.auto_entropy, "true or false")
+    if t.target_entropy is not None and (isinstance(t.target_entropy, bool)
+                                         or not isinstance(t.target_entropy, (int, float))):
+        raise bad_value("trainer.target_entropy", t.target_entropy, "a number or null (null = −action size)")
+    if t.progress not in PROGRESS:
+        raise unknown_choice("trainer.progress", t.progress, PROGRESS)
+    spec = check_task(task)
+    if task.pre_agent is not None:
+        load_pre_agent(task.pre_agent, spec)
+    with torch.device("meta"):
+        build_actor(cfg.network, cfg.neuron, spec)
+        build_critic(cfg.network, spec)
+    return spec
+
+
+def soft_update(target: torch.nn.Module, source: torch.nn.Module, tau: float) -> None:
+    """θ' ← (1 − τ)·θ' + τ·θ for every parameter (Polyak averaging of the target network)."""
+    with torch.no_grad():
+        for t, s in zip(target.parameters(), source.parameters(), strict=True):
+            t.lerp_(s, tau)
+
+
+class SACTrainer:
+    """Owns the environments, agent, replay memory and counters of one SAC run."""
+
+    def __init__(self, cfg: DictConfig, run_dir: Path):
+        self.cfg, self.run_dir = cfg, Path(run_dir)
+        t, task = cfg.trainer, cfg.task
+        self.device = resolve_device(cfg.device)
+        seed_everything(cfg.seed)
+
+        self.task = ControlTask(task.name, task.env_version, reward=task.reward, state_noise=task.state_noise,
+                                reward_noise=task.reward_noise, seed=cfg.seed)
+        self.eval_task = ControlTask(task.name, task.env_version, seed=cfg.seed + EVAL_SEED_OFFSET)
+        self.spec = spec = self.task.spec
+        self.window = int(cfg.network.window)
+
+        self.actor = build_actor(cfg.network, cfg.neuron, spec).to(self.device)
+        self.critic = build_critic(cfg.network, spec).to(self.device)
+        self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
+        self.actor_optimizer = torch.optim.Adam(self.actor.parameters(), lr=t.lr)
+        self.critic_optimizer = torch.optim.Adam(self.critic.parameters(), lr=t.lr)
+        self.log_alpha = torch.tensor(math.log(t.alpha), device=self.device, requires_grad=t.auto_entropy)
+        self.alpha_optimizer = torch.optim.Adam([self.log_alpha], lr=t.lr) if t.auto_entropy else None
+        self.target_entropy = float(t.target_entropy) if t.target_entropy is not None else -float(spec.action_size)
+
+        self.pre_agent = load_pre_agent(task.pre_agent, spec).to(self.device) if task.pre_agent else None
+        skip = self.window - 1 if self.pre_agent is not None else 0  # see replay.py: the authors' first window
+        self.buffer = ReplayBuffer(t.replay_size, spec.obs_size, spec.action_size, self.window, skip=skip,
+                                   device=self.device, seed=cfg.seed)
+        self.random_actions = np.random.default_rng([cfg.seed, 2])
+        self.monitor = SpikeMonitor(self.actor)
+        self.actor_params = count_parameters(self.actor)
+        self.critic_params = count_parameters(self.critic)[0]
+
+        self.steps = 0        # counted environment steps (pre-agent steps excluded, as in the paper)
+        self.env_steps = 0    # all environment steps
+        self.updates = 0
+        self.episodes = 0
+        self.best: dict[str, Any] = {}
+        self.steps_to_solve: int | None = None
+        self.last_eval: dict[str, float] = {}
+        self.last_episode: dict[str, float] = {}
+        self.logger = None
+        self._sums: dict[str, torch.Tensor] = {}  # update statistics since the last log line
+        self._counts: dict[str, int] = {}
+        self._timer = {"updates": 0, "update_s": 0.0, "since": time.perf_counter(), "steps": 0}
+        self._start_episode()
+
+    @property
+    def alpha(self) -> torch.Tensor:
+        return self.log_alpha.detach().exp()
+
+    # -- acting ----------------------------------------------------------------------------------------------
+    def _start_episode(self) -> None:
+        self.obs = self.task.reset()
+        first = torch.as_tensor(self.obs, dtype=torch.float32, device=self.device)
+        self.obs_window = first.expand(self.window, -1).clone()  # padded with the first observation
+        self.episode = {"return": 0.0, "env_return": 0.0, "length": 0}
+        self.buffer.start_episode()
+
+    def _act(self, pre: bool) -> np.ndarray:
+        if pre:
+            obs = torch.as_tensor(self.obs, dtype=torch.float32, device=self.device)
+            with torch.no_grad():
+                return self.pre_agent.act(obs[None])[0].cpu().numpy()
+        if self.steps < self.cfg.trainer.start_steps:
+            return self.random_actions.uniform(self.spec.action_low, self.spec.action_high)
+        self.monitor.enabled = True  # the actor's firing while it acts in training: spikes_train/*
+        try:
+            with torch.no_grad():
+                return self.actor.act(self.obs_window[None])[0].cpu().numpy()
+        finally:
+            self.monitor.enabled = False
+
+    def env_step(self) -> bool:
+        """Take one environment step and store it; returns whether it counts as a step."""
+        pre = self.pre_agent is not None and self.episode["length"] < self.window
+        action = self._act(pre)
+        step = self.task.step(action, perturb=not pre)
+        mask = 0.0 if step.terminated else 1.0  # a time limit is not a failure: keep bootstrapping
+        self.buffer.push(self.obs, action, step.reward, step.obs, mask)
+
+        self.obs = step.obs
+        new = torch.as_tensor(step.obs, dtype=torch.float32, device=self.device)
+        self.obs_window = torch.cat([self.obs_window[1:], new[None]])
+        self.env_steps += 1
+        if not pre:
+            self.steps += 1
+            # the paper's curve (Fig. 4d): the training reward per counted step, averaged over log_every steps
+            self._accumulate({"train/reward_mean": step.clean_reward})
+        self.episode["return"] += step.clean_reward
+        self.episode["env_return"] += step.env_reward
+        self.episode["length"] += 1
+        if step.done:
+            self._end_episode()
+        return not pre
+
+    def _end_episode(self) -> None:
+        self.episodes += 1
+        ep = self.episode
+        self.last_episode = {"train/episode_return": ep["return"], "train/episode_length": ep["length"]}
+        if self.task.reward_mode != "env":
+            self.last_episode["train/episode_env_return"] = ep["env_return"]
+        if self.logger is not None:
+            self.logger.scalars(self.last_episode, self.steps)
+        self._start_episode()
+
+    # -- learning --------------------------------------------------------------------------------------------
+    def update(self) -> None:
+        """One SAC update on a batch of windows (pranz24/pytorch-soft-actor-critic's order)."""
+        t = self.cfg.trainer
+        start = time.perf_counter()
+        obs, action, reward, next_obs, mask = self.buffer.sample(t.batch_size)  # windows [B, W, obs]
+        alpha = self.alpha
+
+        # target: y = r + mask·γ·(min Q'(s', a') − α log π(a'|s')), a' ~ π(·|s')
+        with torch.no_grad():
+            next_action, next_log_pi = self.actor.sample(next_obs)
+            q1_next, q2_next = self.critic_target(next_obs[:, -1], next_action)
+            target = reward + mask * t.gamma * (torch.min(q1_next, q2_next) - alpha * next_log_pi)
+
+        # critic loss: both Q-networks regress on y (the critic sees the last observation of the window)
+        q1, q2 = self.critic(obs[:, -1], action)
+        critic_loss = F.mse_loss(q1, target) + F.mse_loss(q2, target)
+        self.critic_optimizer.zero_grad(set_to_none=True)
+        critic_loss.backward()
+        self.critic_optimizer.step()
+
+        # actor loss: E[α log π(ã|s) − min Q(s, ã)], ã ~ π(·|s) reparameterised
+        pi, log_pi = self.actor.sample(obs)
+        q1_pi, q2_pi = self.critic(obs[:, -1], pi)
+        actor_loss = (alpha * log_pi - torch.min(q1_pi, q2_pi)).mean()
+        self.actor_optimizer.zero_grad(set_to_none=True)
+        actor_loss.backward()
+        self.actor_optimizer.step()
+
+        # temperature: fixed α, or tuned so that the policy's entropy tracks the target entropy
+        if self.alpha_optimizer is not None:
+            alpha_loss = -(self.log_alpha * (log_pi.detach() + self.target_entropy)).mean()
+            self.alpha_optimizer.zero_grad(set_to_none=True)
+            alpha_loss.backward()
+            self.alpha_optimizer.step()
+            self._accumulate({"loss/alpha": alpha_loss})
+
+        # soft update of the target critic
+        soft_update(self.critic_target, self.critic, t.tau)
+
+        self.updates += 1
+        self._accumulate({"loss/critic": critic_loss, "loss/actor": actor_loss, "q/mean": q1.mean(),
+                          "q/target_mean": target.mean(), "entropy": -log_pi.mean()})
+        self._timer["updates"] += 1
+        self._timer["update_s"] += time.perf_counter() - start
+
+    def _accumulate(self, values: dict[str, torch.Tensor | float]) -> None:
+        for k, v in values.items():
+            self._sums[k] = self._sums.get(k, 0.0) + (v.detach() if isinstance(v, torch.Tensor) else v)
+            self._counts[k] = self._counts.get(k, 0) + 1
+
+    def _training_scalars(self) -> dict[str, float]:
+        """Means of the update statistics since the last call, and the speed."""
+        out = {k: float(v) / self._counts[k] for k, v in self._sums.items()}
+        self._sums.clear()
+        self._counts.clear()
+        now, tm = time.perf_counter(), self._timer
+        if tm["update_s"] > 0:
+            out["time/updates_per_s"] = tm["updates"] / tm["update_s"]
+        if now > tm["since"]:
+            out["time/steps_per_s"] = (self.steps - tm["steps"]) / (now - tm["since"])
+        self._timer = {"updates": 0, "update_s": 0.0, "since": now, "steps": self.steps}
+        out["alpha"] = float(self.alpha)
+        return out
+
+    # -- evaluation ------------------------------------------------------------------------------------------
+    def evaluate(self) -> tuple[dict[str, float], dict]:
+        """``eval_episodes`` deterministic episodes with the environment's reward; the actor's firing."""
+        returns, lengths = [], []
+        self.monitor.reset()
+        self.monitor.enabled = True
+        try:
+            with torch.no_grad():
+                for i in range(self.cfg.trainer.eval_episodes):
+                    ret, length = self._eval_episode(self.cfg.seed + EVAL_SEED_OFFSET + i)
+                    returns.append(ret)
+                    lengths.append(length)
+        finally:
+            self.monitor.enabled = False
+        layers = self.monitor.layers()
+        self.monitor.reset()
+        metrics = {"eval/return_mean": float(np.mean(returns)), "eval/return_std": float(np.std(returns)),
+                   "eval/length_mean": float(np.mean(lengths))}
+        for name, stats in layers.items():
+            metrics.update(stats.scalars(f"spikes/{name}"))
+        return metrics, layers
+
+    def _eval_episode(self, seed: int) -> tuple[float, int]:
+        obs = self.eval_task.reset(seed=seed)
+        window = torch.as_tensor(obs, dtype=torch.float32, device=self.device).expand(self.window, -1).clone()
+        total, length, done = 0.0, 0, False
+        while not done:
+            if self.pre_agent is not None and length < self.window:
+                x = torch.as_tensor(obs, dtype=torch.float32, device=self.device)[None]
+                action = self.pre_agent.act(x, deterministic=True)[0]
+            else:
+                action = self.actor.act(window[None], deterministic=True)[0]
+            step = self.eval_task.step(action.cpu().numpy(), perturb=False)
+            obs = step.obs
+            window = torch.cat([window[1:], torch.as_tensor(obs, dtype=torch.float32, device=self.device)[None]])
+            total += step.env_reward
+            length += 1
+            done = step.done
+        return total, length
+
+    def _evaluate_and_save(self) -> None:
+        train_layers = self.monitor.layers()  # accumulated while acting since the last evaluation
+        metrics, layers = self.evaluate()
+        for name, stats in train_layers.items():
+            metrics.update(stats.scalars(f"spikes_train/{name}"))
+            self.logger.histogram(f"spikes_train/{name}/rates", stats.rates, self.steps)
+        for name, stats in layers.items():
+            self.logger.histogram(f"spikes/{name}/rates", stats.rates, self.steps)
+        ret = metrics["eval/return_mean"]
+        if self.steps_to_solve is None and ret >= self.spec.threshold:
+            self.steps_to_solve = self.steps
+            log.info("solved at step %d: evaluation return %.1f ≥ %.0f", self.steps, ret, self.spec.threshold)
+        improved = not self.best or ret > self.best["eval/return_mean"]
+        if improved:
+            self.best = {"eval/return_mean": ret, "eval/return_std": metrics["eval/return_std"],
+                         "eval/length_mean": metrics["eval/length_mean"], "step": self.steps}
+        self.last_eval = metrics
+        self.logger.scalars(metrics, self.steps)
+        state = self.state_dict()
+        ckpt = self.run_dir / "checkpoints"
+        save_checkpoint(ckpt / "last.pt", state)
+        if improved:
+            save_checkpoint(ckpt / "best.pt", state)
+        log.info("step %d/%d  eval return %.1f ± %.1f (length %.0f)  best %.1f  episodes %d",
+                 self.steps, self.cfg.trainer.total_steps, ret, metrics["eval/return_std"],
+                 metrics["eval/length_mean"], self.best["eval/return_mean"], self.episodes)
+
+    # -- the loop --------------------------------------------------------------------------------------------
+    def fit(self) -> dict[str, Any]:
+        """Train for ``trainer.total_steps`` counted steps; returns the content written to ``metrics.json``."""
+        t = self.cfg.trainer
+        self.logger = build_logger(self.cfg.logger, self.run_dir)
+        self._announce()
+        disable = {"auto": None, "always": False, "never": True}[t.progress]
+        bar = tqdm(total=t.total_steps, initial=self.steps, desc="steps", disable=disable, dynamic_ncols=True,
+                   unit="step")
+        every = max(1, t.total_steps // 10)  # without a progress bar (not a terminal): a log line per 10 %
+        began, first = time.perf_counter(), self.steps
+        try:
+            while self.steps < t.total_steps:
+                counted = self.env_step()
+                if self.buffer.ready(t.batch_size):
+                    for _ in range(t.updates_per_step):
+                        self.update()
+                if not counted:
+                    continue
+                bar.update(1)
+                if self.steps % t.log_every == 0:
+                    self.logger.scalars(self._training_scalars(), self.steps)
+                if self.steps % t.eval_every == 0 or self.steps == t.total_steps:
+                    self._evaluate_and_save()
+                if self.steps % t.log_every == 0 or self.steps % t.eval_every == 0:
+                    bar.set_postfix(self._postfix(), refresh=False)
+                if bar.disable and (self.steps % every == 0 or self.steps == t.total_steps):
+                    spent = time.perf_counter() - began
+                    eta = spent / max(1, self.steps - first) * (t.total_steps - self.steps)
+                    log.info("steps %3d%% (%d/%d)  %s  %.0fs, ETA %.0fs", 100 * self.steps // t.total_steps,
+                             self.steps, t.total_steps, "  ".join(f"{k} {v}" for k, v in self._postfix().items()),
+                             spent, eta)
+            result = self._result(time.perf_counter() - began)
+            path = self.logger.write_metrics(result)
+        finally:
+            bar.close()
+            self.logger.close()
+            self.task.close()
+            self.eval_task.close()
+        log.info("results in %s (metrics.json, checkpoints/, tensorboard/)", self.run_dir)
+        log.info("metrics: %s", path)
+        return result
+
+    def _postfix(self) -> dict[str, str]:
+        out = {}
+        if self.last_episode:
+            out["episode"] = f"{self.last_episode['train/episode_return']:.1f}"
+        if self.last_eval:
+            out["eval"] = f"{self.last_eval['eval/return_mean']:.1f}"
+        return out
+
+    def _announce(self) -> None:
+        s, task = self.spec, self.cfg.task
+        log.info("task: %s (obs %d, action %d), reward %s, state noise %g, reward noise %g, pre-agent %s",
+                 s.env_id, s.obs_size, s.action_size, task.reward, task.state_noise, task.reward_noise,
+                 task.pre_agent or "none (window padded with the first observation)")
+        log.info("agent: neuron=%s, actor %d trainable parameters (+%d frozen), critic %d, device %s",
+                 self.cfg.neuron.name, *self.actor_params, self.critic_params, self.device)
+
+    def _result(self, seconds: float) -> dict[str, Any]:
+        s, task = self.spec, self.cfg.task
+        import gymnasium
+        import mujoco
+
+        return {**self.last_eval, "best": dict(self.best), "steps_to_solve": self.steps_to_solve,
+                "solved_threshold": s.threshold, "steps": self.steps, "env_steps": self.env_steps,
+                "updates": self.updates, "episodes": self.episodes,
+                "params/trainable": self.actor_params[0], "params/frozen": self.actor_params[1],
+                "params/critic": self.critic_params, "time/total_s": seconds,
+                "meta": {"env.id": s.env_id, "env.version": s.version, "env.obs_size": s.obs_size,
+                         "env.action_size": s.action_size, "task.reward": task.reward,
+                         "task.state_noise": task.state_noise, "task.reward_noise": task.reward_noise,
+                         "task.pre_agent": task.pre_agent, "device": str(self.device), "torch": torch.__version__,
+                         "gymnasium": gymnasium.__version__, "mujoco": mujoco.__version__}}
+
+    # -- state -----------------------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """The whole trainer: enough to continue the run exactly where it is."""
+        return {
+            "actor": self.actor.state_dict(), "critic": self.critic.state_dict(),
+            "critic_target": self.critic_target.state_dict(),
+            "actor_optimizer": self.actor_optimizer.state_dict(),
+            "critic_optimizer": self.critic_optimizer.state_dict(),
+            "log_alpha": self.log_alpha.detach().clone(),
+            "alpha_optimizer": self.alpha_optimizer.state_dict() if self.alpha_optimizer else None,
+            "buffer": self.buffer.state_dict(), "task": self.task.state_dict(),
+            "random_actions": self.random_actions.bit_generator.state,
+            "episode": {"obs": self.obs.copy(), "obs_window": self.obs_window.clone(), **self.episode},
+            "counters": {"steps": self.steps, "env_steps": self.env_steps, "updates": self.updates,
+                         "episodes": self.episodes},
+            "best": dict(self.best), "steps_to_solve": self.steps_to_solve, "last_eval": dict(self.last_eval),
+            "last_episode": dict(self.last_episode), "rng": rng_state(),
+            "config": OmegaConf.to_container(self.cfg, resolve=True),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` into a trainer built from the same config."""
+        self.actor.load_state_dict(state["actor"])
+        self.critic.load_state_dict(state["critic"])
+        self.critic_target.load_state_dict(state["critic_target"])
+        self.actor_optimizer.load_state_dict(state["actor_optimizer"])
+        self.critic_optimizer.load_state_dict(state["critic_optimizer"])
+        with torch.no_grad():
+            self.log_alpha.copy_(state["log_alpha"])
+        if self.alpha_optimizer is not None:
+            self.alpha_optimizer.load_state_dict(state["alpha_optimizer"])
+        self.buffer.load_state_dict(state["buffer"])
+        self.task.load_state_dict(state["task"])
+        self.random_actions.bit_generator.state = state["random_actions"]
+        ep = dict(state["episode"])
+        self.obs, self.obs_window = ep.pop("obs"), ep.pop("obs_window").to(self.device)
+        self.episode = ep
+        for k, v in state["counters"].items():
+            setattr(self, k, v)
+        self.best, self.steps_to_solve = dict(state["best"]), state["steps_to_solve"]
+        self.last_eval, self.last_episode = dict(state["last_eval"]), dict(state["last_episode"])
+        set_rng_state(state["rng"])
+
+
+def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+    """Train one SAC agent in ``run_dir``; with ``resume``, continue from its ``checkpoints/last.pt`` (written at
+    every evaluation)."""
+    trainer = SACTrainer(cfg, run_dir)
+    if wants_resume(cfg.get("resume", False)):
+        path = Path(run_dir) / CHECKPOINT
+        if path.is_file():
+            trainer.load_state_dict(load_checkpoint(path, trainer.device))
+            log.info("resumed %s: continuing at step %d of %d", run_dir, trainer.steps, cfg.trainer.total_steps)
+        else:
+            log.warning("resume: %s has no checkpoint yet; starting from the beginning", run_dir)
+    return trainer.fit()
