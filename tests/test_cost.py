@@ -25,7 +25,7 @@ def test_measured_flops_reconcile_exactly_with_the_paper_count(neuron, ours_per_
     """measured = paper − (T−1)·synapse (projected once, not T times) + one ADD per output of each Linear
     (PyTorch counts a multiply-accumulate as 2 FLOPs, the paper in·out MUL + (in−1)·out ADD) + the task heads
     (not counted by the paper) + the mean over T + the difference in neuron arithmetic per unit and step."""
-    model = build_classifier(compose_config([f"neuron={neuron}", "network=fc"]))
+    model = build_classifier(compose_config([f"neuron={neuron}", "network=fc", "neuron.fused=false"]))
     paper = count_model(model)
     T, units = 15, 512
     synapse_per_use = 1296 * 512 + 1295 * 512
@@ -40,10 +40,18 @@ def test_measured_flops_reconcile_exactly_with_the_paper_count(neuron, ours_per_
 
 
 def test_hh_gating_maths_is_counted():
-    hh = measured_forward(build_classifier(compose_config(["neuron=hh"])))
-    lif = measured_forward(build_classifier(compose_config(["neuron=lif"])))
+    hh = measured_forward(build_classifier(compose_config(["neuron=hh", "neuron.fused=false"])))
+    lif = measured_forward(build_classifier(compose_config(["neuron=lif", "neuron.fused=false"])))
     assert hh["matmul_conv"] == lif["matmul_conv"]
     assert hh["elementwise"] == 37 * 512 * 15 and lif["elementwise"] == 7 * 512 * 15
+
+
+@pytest.mark.parametrize("neuron", ["lif", "hh", "lif_hh"])
+def test_fused_kernels_are_counted_and_do_no_more_arithmetic(neuron):
+    eager = measured_forward(build_classifier(compose_config([f"neuron={neuron}", "neuron.fused=false"])))
+    fused = measured_forward(build_classifier(compose_config([f"neuron={neuron}", "neuron.fused=true"])))
+    assert fused["matmul_conv"] == eager["matmul_conv"]
+    assert 0.5 * eager["elementwise"] < fused["elementwise"] <= eager["elementwise"]
 
 
 def test_synops_and_energy_from_spike_counts():
@@ -93,3 +101,19 @@ def test_task_split_on_a_hand_made_head():
     assert scalars["tasks/active_features_frac"] == pytest.approx(0.75)
     assert scalars["tasks/prefer_task1_frac"] == pytest.approx(2 / 3)  # features 0 and 2 (tie → task 1)
     assert preference.tolist() == pytest.approx([1.0, -1.0, 0.0])
+
+
+def test_actor_cost_quantities_by_hand():
+    from hhlif.networks.policy import SpikingActor
+
+    actor = SpikingActor(neuron={"name": "lif", "fused": False}, obs_size=4, action_size=1, action_low=[-3.0],
+                         action_high=[3.0])
+    assert actor.dense_macs() == 4 * 128 * 15  # one projection of the observation per step, T = 5 × 3
+    assert actor.spike_fanout() == {"layer": 128 + 128}  # first Linear of the mean and of the log-std branch
+    with torch.no_grad():
+        flops = count_flops(lambda: actor(torch.zeros(1, 5, 4)))
+    # projection 2·4·128·15, two 3-layer branches 2·(2·128·128 + 2·128·128 + 2·128·1), LIF 6 + mean 1 per unit-step
+    # (plus the clamp of log σ: 1)
+    assert flops["matmul_conv"] == 2 * 4 * 128 * 15 + 2 * (2 * 128 * 128 * 2 + 2 * 128)
+    # LIF 6 + temporal mean 1 per unit and step, ReLU 2 × 128 per branch, the clamp of log σ
+    assert flops["elementwise"] == 7 * 128 * 15 + 2 * 2 * 128 + 1

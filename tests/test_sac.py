@@ -395,7 +395,8 @@ def test_cli_runs_the_ann_actor_and_logs_everything(tmp_path):
     events.Reload()
     scalars = set(events.Tags()["scalars"])
     assert {"train/episode_return", "train/episode_length", "eval/return_mean", "eval/return_std",
-            "eval/length_mean", "loss/critic", "loss/actor", "alpha", "q/mean", "entropy", "time/updates_per_s",
+            "eval/length_mean", "loss/critic", "loss/actor", "alpha", "q/mean", "entropy", "cost/updates_per_s",
+            "cost/synops_per_action", "cost/energy_nj_per_action", "cost/flops_actor_forward", "cost/peak_memory_mb",
             "spikes/layer/rate_mean", "spikes/layer/silent_frac", "spikes/layer/saturated_frac",
             "spikes_train/layer/rate_mean", "train/reward_mean"} <= scalars
     assert "loss/alpha" not in scalars  # α is fixed by default
@@ -436,7 +437,8 @@ def test_resume_from_the_last_evaluation_ends_like_an_uninterrupted_run(tmp_path
     assert out.returncode == 0, out.stderr
     assert "continuing at step 150 of 300" in out.stdout + out.stderr
     a, b = (json.loads((d / "metrics.json").read_text()) for d in (straight, parts))
-    a.pop("time/total_s"), b.pop("time/total_s")
+    for key in ("cost/total_s", "cost/peak_memory_mb"):
+        a.pop(key, None), b.pop(key, None)
     assert a == b
 
 

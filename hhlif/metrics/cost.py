@@ -42,7 +42,11 @@ def _in_numel(x_shape, *args, **kwargs) -> int:
 
 
 _ELEMENTWISE = [aten.add, aten.sub, aten.rsub, aten.mul, aten.div, aten.neg, aten.pow, aten.gt, aten.lt, aten.ge,
-                aten.le, aten.abs, aten.relu, aten.exp, aten.clamp, aten.where, aten.threshold_backward, aten.tanh]
+                aten.le, aten.abs, aten.relu, aten.exp, aten.clamp, aten.where, aten.threshold_backward, aten.tanh,
+                aten.addcmul, aten.lerp,
+                # in-place variants are operators of their own (``out=`` variants share the operator above)
+                aten.add_, aten.sub_, aten.mul_, aten.div_, aten.neg_, aten.pow_, aten.abs_, aten.relu_, aten.exp_,
+                aten.clamp_, aten.addcmul_, aten.lerp_]
 _REDUCTIONS = [aten.sum, aten.mean, aten.avg_pool2d, aten.avg_pool2d_backward]
 
 #: FLOP formulas hhlif adds to PyTorch's (which count only matrix products and convolutions), keyed by

@@ -95,6 +95,14 @@ class SpikingActor(nn.Module):
         rate = self.layer(steps).mean(0)
         return self.mean(rate), self.log_std(rate).clamp(LOG_STD_MIN, LOG_STD_MAX)
 
+    def spike_fanout(self) -> dict[str, int]:
+        """Synapses one spike of the spiking layer reaches (the first Linear of both branches), for SynOps."""
+        return {"layer": self.mean[0].out_features + self.log_std[0].out_features}
+
+    def dense_macs(self) -> int:
+        """Multiply-accumulates per action of the synapse fed by observations (one projection per step)."""
+        return self.layer.synapse.in_features * self.layer.synapse.out_features * self.window * self.repeat
+
     def sample(self, window: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """A reparameterised action and its log-probability."""
         return self.head.sample(*self(window))

@@ -33,6 +33,7 @@ from tqdm import tqdm
 from hhlif.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from hhlif.errors import ConfigError, bad_value, require_in_range, require_positive, unknown_choice
 from hhlif.logger import build_logger
+from hhlif.metrics.cost import count_flops, energy_nj, peak_memory_mb, synops_per_sample
 from hhlif.metrics.spikes import SpikeMonitor
 from hhlif.networks import count_parameters
 from hhlif.networks.policy import build_actor, build_critic, load_pre_agent
@@ -255,9 +256,9 @@ class SACTrainer:
         self._counts.clear()
         now, tm = time.perf_counter(), self._timer
         if tm["update_s"] > 0:
-            out["time/updates_per_s"] = tm["updates"] / tm["update_s"]
+            out["cost/updates_per_s"] = tm["updates"] / tm["update_s"]
         if now > tm["since"]:
-            out["time/steps_per_s"] = (self.steps - tm["steps"]) / (now - tm["since"])
+            out["cost/steps_per_s"] = (self.steps - tm["steps"]) / (now - tm["since"])
         self._timer = {"updates": 0, "update_s": 0.0, "since": now, "steps": self.steps}
         out["alpha"] = float(self.alpha)
         return out
@@ -282,7 +283,19 @@ class SACTrainer:
                    "eval/length_mean": float(np.mean(lengths))}
         for name, stats in layers.items():
             metrics.update(stats.scalars(f"spikes/{name}"))
+        synops = synops_per_sample(layers, self.actor.spike_fanout())
+        metrics.update({"cost/synops_per_action": synops,
+                        "cost/energy_nj_per_action": energy_nj(self.actor.dense_macs(), synops),
+                        "cost/peak_memory_mb": peak_memory_mb(self.device), **self.actor_flops()})
         return metrics, layers
+
+    def actor_flops(self) -> dict[str, float]:
+        """FLOPs of one action of the actor as it runs (forward on one window), and its dense MACs."""
+        window = torch.zeros(1, self.window, self.spec.obs_size, device=self.device)
+        with torch.no_grad():
+            flops = count_flops(lambda: self.actor(window))
+        return {"cost/flops_actor_forward": flops["total"], "cost/flops_actor_elementwise": flops["elementwise"],
+                "cost/dense_macs": self.actor.dense_macs()}
 
     def _eval_episode(self, seed: int) -> tuple[float, int]:
         obs = self.eval_task.reset(seed=seed)
@@ -397,7 +410,7 @@ class SACTrainer:
                 "solved_threshold": s.threshold, "steps": self.steps, "env_steps": self.env_steps,
                 "updates": self.updates, "episodes": self.episodes,
                 "params/trainable": self.actor_params[0], "params/frozen": self.actor_params[1],
-                "params/critic": self.critic_params, "time/total_s": seconds,
+                "params/critic": self.critic_params, "cost/total_s": seconds,
                 "meta": {"env.id": s.env_id, "env.version": s.version, "env.obs_size": s.obs_size,
                          "env.action_size": s.action_size, "task.reward": task.reward,
                          "task.state_noise": task.state_noise, "task.reward_noise": task.reward_noise,
