@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-import re
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -20,6 +19,7 @@ from omegaconf import OmegaConf
 from hhlif import __version__
 from hhlif.checkpoint import load_checkpoint
 from hhlif.commands import COMMANDS
+from hhlif.config import compose
 from hhlif.errors import ConfigError, HhlifError
 from hhlif.resume import (
     CHECKPOINT,
@@ -86,7 +86,7 @@ def _prepare(command: ModuleType, argv: list[str]) -> list[str]:
     jobs = _expand_sweep(overrides) if args.multirun else [overrides]
     first = None
     for job in jobs[:MAX_VALIDATED_JOBS]:
-        cfg = _compose(command.CONFIG_NAME, job)
+        cfg = compose(command.CONFIG_NAME, job, with_hydra=True)
         first = first or cfg
         if not info_only:
             command.validate(_without_hydra(cfg))
@@ -146,25 +146,6 @@ def _expand_sweep(overrides: list[str]) -> list[list[str]]:
     except Exception as exc:  # a sweep syntax for another sweeper (e.g. Optuna's interval()): Hydra checks it
         raise ConfigError(f"cannot parse the overrides {overrides}: {exc}") from None
     return [list(job) for batch in batches for job in batch]
-
-
-def _compose(config_name: str, overrides: list[str]):
-    from hydra import compose, initialize_config_module
-    from hydra.errors import HydraException, MissingConfigException
-    from omegaconf.errors import OmegaConfBaseException
-
-    try:
-        with initialize_config_module(config_module="hhlif.conf", version_base="1.3"):
-            return compose(config_name=config_name, overrides=overrides, return_hydra_config=True)
-    except MissingConfigException as exc:
-        found = re.search(r"Could not find '(.+)/([^/']+)'", str(exc))
-        if exc.options and found:
-            raise ConfigError(f"{found[1]}={found[2]!r} is not a known choice. "
-                              f"Valid choices: {', '.join(sorted(exc.options))}.") from None
-        raise ConfigError(str(exc).split("\nConfig search path")[0]) from None
-    except (HydraException, OmegaConfBaseException) as exc:
-        cause = f" ({exc.__cause__})" if exc.__cause__ else ""
-        raise ConfigError(f"{exc}{cause}".replace("\n", " ")) from None
 
 
 def _without_hydra(cfg):

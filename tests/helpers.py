@@ -7,20 +7,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-from hydra import compose, initialize_config_module
-from omegaconf import open_dict
+from hhlif.config import compose
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 
 
 def compose_config(overrides: list[str], config_name: str = "train"):
-    """The composed config (without the ``hydra`` node) for ``overrides``."""
-    with initialize_config_module(config_module="hhlif.conf", version_base="1.3"):
-        cfg = compose(config_name=config_name, overrides=overrides)
-    with open_dict(cfg):
-        cfg.pop("hydra", None)
-    return cfg
+    """The composed config (without the ``hydra`` node) for ``overrides``, as the CLI composes it."""
+    return compose(config_name, overrides)
 
 
 def run_cli(args: list[str], cwd: Path, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
+from hhlif.config import compose
 from hhlif.errors import ConfigError, RunError, bad_value, require_positive
 from hhlif.logger import write_json_atomic
 from hhlif.metrics.flops import ModelCount, count_model, millions
@@ -121,37 +121,11 @@ def _compose_item(overrides: list[str], where: str) -> DictConfig:
     """
     key = tuple(overrides)
     if key not in _COMPOSED:
-        _COMPOSED[key] = _compose_fresh(overrides, where)
+        _COMPOSED[key] = compose(CONFIG_NAME, overrides, where=where)
     return _COMPOSED[key].copy()
 
 
 _COMPOSED: dict[tuple[str, ...], DictConfig] = {}
-
-
-def _compose_fresh(overrides: list[str], where: str) -> DictConfig:
-    from hydra import compose, initialize_config_module
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.errors import HydraException, MissingConfigException
-    from omegaconf.errors import OmegaConfBaseException
-
-    try:
-        if GlobalHydra.instance().is_initialized():
-            cfg = compose(config_name=CONFIG_NAME, overrides=overrides)
-        else:
-            with initialize_config_module(config_module="hhlif.conf", version_base="1.3"):
-                cfg = compose(config_name=CONFIG_NAME, overrides=overrides)
-    except MissingConfigException as exc:
-        found = re.search(r"Could not find '(.+)/([^/']+)'", str(exc))
-        if exc.options and found:
-            raise ConfigError(f"{where}: {found[1]}={found[2]!r} is not a known choice. "
-                              f"Valid choices: {', '.join(sorted(exc.options))}.") from None
-        raise ConfigError(f"{where}: {str(exc).splitlines()[0]}") from None
-    except (HydraException, OmegaConfBaseException) as exc:
-        cause = f" ({exc.__cause__})" if exc.__cause__ else ""
-        raise ConfigError(f"{where}: {exc}{cause}".replace("\n", " ")) from None
-    with open_dict(cfg):
-        cfg.pop("hydra", None)
-    return cfg
 
 
 def _with_time_steps(cfg: DictConfig, time_steps: int | None) -> DictConfig:

@@ -1,0 +1,44 @@
+"""Composing hhlif's configs with Hydra, the one way: every composition error becomes a ConfigError."""
+
+from __future__ import annotations
+
+import re
+
+from omegaconf import DictConfig, open_dict
+
+from hhlif.errors import ConfigError
+
+
+def compose(config_name: str, overrides: list[str], *, where: str = "", with_hydra: bool = False) -> DictConfig:
+    """The config ``config_name`` (a root config of ``hhlif/conf``) with ``overrides`` applied.
+
+    Works inside a running Hydra app (a command composing configs of its own) and outside one. ``where``
+    prefixes error messages (e.g. which item of a preset was bad). Without ``with_hydra`` the ``hydra`` node is
+    removed.
+    """
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.errors import HydraException, MissingConfigException
+    from omegaconf.errors import OmegaConfBaseException
+
+    prefix = f"{where}: " if where else ""
+    try:
+        if GlobalHydra.instance().is_initialized():
+            cfg = hydra_compose(config_name=config_name, overrides=overrides, return_hydra_config=with_hydra)
+        else:
+            with initialize_config_module(config_module="hhlif.conf", version_base="1.3"):
+                cfg = hydra_compose(config_name=config_name, overrides=overrides, return_hydra_config=with_hydra)
+    except MissingConfigException as exc:
+        found = re.search(r"Could not find '(.+)/([^/']+)'", str(exc))
+        if exc.options and found:
+            raise ConfigError(f"{prefix}{found[1]}={found[2]!r} is not a known choice. "
+                              f"Valid choices: {', '.join(sorted(exc.options))}.") from None
+        raise ConfigError(prefix + str(exc).split("\nConfig search path")[0].replace("\n", " ")) from None
+    except (HydraException, OmegaConfBaseException) as exc:
+        cause = f" ({exc.__cause__})" if exc.__cause__ else ""
+        raise ConfigError(f"{prefix}{exc}{cause}".replace("\n", " ")) from None
+    if not with_hydra:
+        with open_dict(cfg):
+            cfg.pop("hydra", None)
+    return cfg
