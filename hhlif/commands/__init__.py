@@ -4,4 +4,6 @@
 COMMANDS: dict[str, str] = {
     "train": "hhlif.commands.train",
     "flops": "hhlif.commands.flops",
+    "bench": "hhlif.commands.bench",
+    "simulate": "hhlif.commands.simulate",
 }

@@ -12,11 +12,12 @@ from typing import Any
 from hhlif.neurons.base import Neuron
 from hhlif.neurons.binary import Binary
 from hhlif.neurons.hh import HH
+from hhlif.neurons.hh_textbook import HHTextbook
 from hhlif.neurons.lif import LIF
 from hhlif.neurons.lif_hh import LIFHH
 from hhlif.registry import build, lookup
 
-NEURONS: dict[str, type[Neuron]] = {"lif": LIF, "hh": HH, "lif_hh": LIFHH, "binary": Binary}
+NEURONS: dict[str, type[Neuron]] = {"lif": LIF, "hh": HH, "lif_hh": LIFHH, "binary": Binary, "hh_textbook": HHTextbook}
 
 
 def build_neuron(cfg: Mapping[str, Any], shape: Sequence[int], shared: dict | None = None) -> Neuron:

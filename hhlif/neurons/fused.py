@@ -101,22 +101,44 @@ class SpikeFn:
 
     def complement(self, x: torch.Tensor, out: torch.Tensor) -> None:
         """``out = 1 − s(x)``."""
+        zero, one = _scalars(x, 0.0, 1.0)
         if self.heaviside:
-            torch.le(x, 0, out=out)
+            torch.le(x, zero, out=out)
         else:
             self.value(x, out)
-            torch.sub(1, out, out=out)
+            torch.sub(one, out, out=out)
 
 
 def boxcar(half_width: float) -> SpikeFn:
     """Heaviside forward, boxcar surrogate ``1[|x| < half_width]`` (the eager :class:`Spike` ``boxcar``)."""
     w = float(half_width)
 
+    def value(x: torch.Tensor, out: torch.Tensor) -> None:
+        torch.gt(x, _scalars(x, 0.0)[0], out=out)
+
     def derivative(x: torch.Tensor, out: torch.Tensor) -> None:
         torch.abs(x, out=out)
-        torch.lt(out, w, out=out)
+        torch.lt(out, _scalars(x, w)[0], out=out)
 
-    return SpikeFn(lambda x, out: torch.gt(x, 0, out=out), derivative, heaviside=True)
+    return SpikeFn(value, derivative, heaviside=True)
+
+
+_SCALARS: dict = {}
+
+
+def _scalars(like: torch.Tensor, *values: float) -> list[torch.Tensor]:
+    """0-dim tensors of ``values`` with ``like``'s dtype and device (cached): an operation given a Python number
+    wraps it into a tensor at every call, which costs as much as the arithmetic on a small chunk. The value is
+    rounded to the dtype exactly as the wrapped number would be, so results are unchanged."""
+    out = []
+    for v in values:
+        key = (v, like.dtype, like.device)
+        if key not in _SCALARS:
+            if len(_SCALARS) > 256:
+                _SCALARS.clear()
+            _SCALARS[key] = torch.tensor(v, dtype=like.dtype, device=like.device)
+        out.append(_SCALARS[key])
+    return out
 
 
 def spike_of(neuron: Neuron, model: type[Neuron]) -> SpikeFn | None:
@@ -215,6 +237,7 @@ def _lif_forward_chunk(current, static, steps, decay, threshold, spike, spikes, 
     u = _Steps(u_store, shape, current)
     keep = current.new_empty(shape)  # λ(1 − s_{t−1}): 0 or λ
     x = keep if spike.heaviside else current.new_empty(shape)
+    theta, lam, one = _scalars(current, threshold, decay, 1.0)
     if mixer is not None:
         drive = current.new_empty(shape)
         if static:
@@ -235,13 +258,13 @@ def _lif_forward_chunk(current, static, steps, decay, threshold, spike, spikes, 
             torch.mul(u[t - 1], keep, out=u[t])
             u[t].add_(inp)
         if spike.heaviside:
-            torch.gt(u[t], threshold, out=spikes[t])  # u > θ ⇔ fl(u − θ) > 0
+            torch.gt(u[t], theta, out=spikes[t])  # u > θ ⇔ fl(u − θ) > 0
         else:
-            torch.sub(u[t], threshold, out=x)
+            torch.sub(u[t], theta, out=x)
             spike.value(x, spikes[t])
         if t + 1 < steps:
-            torch.sub(1, spikes[t], out=keep)
-            keep.mul_(decay)
+            torch.sub(one, spikes[t], out=keep)
+            keep.mul_(lam)
         prev = u[t]
 
 
@@ -265,19 +288,20 @@ def _lif_backward_chunk(u, grad_spikes, grad, static, decay, threshold, spike, d
                         mixer_grads) -> None:
     steps, shape = u.shape[0], u.shape[1:]
     x, sig, q = (u.new_empty(shape) for _ in range(3))
+    theta, lam = _scalars(u, threshold, decay)
     grads = _Steps(None if static else grad, shape, u)
     if weight is not None:
         w = weight.reshape(3)
         gw, gb = u.new_zeros((*shape[:-1], 3)), u.new_zeros((*shape[:-1], 1))
     nxt = None
     for t in range(steps - 1, -1, -1):
-        torch.sub(u[t], threshold, out=x)
+        torch.sub(u[t], theta, out=x)
         spike.derivative(x, sig)  # σ_t
         cur = grads[t]
         torch.mul(grad_spikes[t], sig, out=cur)  # gs_t σ_t
         if nxt is not None:
             spike.complement(x, q)
-            q.mul_(decay)  # λ (1 − s_t)
+            q.mul_(lam)  # λ (1 − s_t)
             if not detach_reset:
                 q.addcmul_(u[t], sig, value=-decay)  # − λ u_t σ_t: the reset's path through s_t
             cur.addcmul_(nxt, q)
@@ -441,7 +465,9 @@ class HHFunction(torch.autograd.Function):
 
 def _hh_forward_chunk(current, g_na, g_k, dt, static, steps, threshold, spike, consts, spikes, v_store,
                       mask) -> None:
-    e_na, e_k, e_l, g_l = consts
+    e_na, e_k, e_l, g_l, theta = _scalars(current, *consts, threshold)
+    if not torch.is_tensor(dt):
+        dt = _scalars(current, dt)[0]
     shape = spikes.shape[1:]
     v = _Steps(v_store, shape, current)
     a, r = current.new_empty(shape), current.new_empty(shape)
@@ -460,9 +486,9 @@ def _hh_forward_chunk(current, g_na, g_k, dt, static, steps, threshold, spike, c
         r.mul_(dt)
         torch.add(prev, r, out=v[t])
         if spike.heaviside:
-            torch.gt(v[t], threshold, out=spikes[t])
+            torch.gt(v[t], theta, out=spikes[t])
         if mask is not None or not spike.heaviside:
-            torch.sub(v[t], threshold, out=x)
+            torch.sub(v[t], theta, out=x)
             if mask is not None:
                 spike.derivative(x, mask[t])
             if not spike.heaviside:
@@ -472,7 +498,7 @@ def _hh_forward_chunk(current, g_na, g_k, dt, static, steps, threshold, spike, c
 
 def _hh_backward_chunk(saved, grad_spikes, grad, static, threshold, spike, consts, detach, keep_v, decay,
                        g_gna, g_gk) -> None:
-    e_na, e_k = consts[0], consts[1]
+    e_na, e_k, theta = _scalars(saved, consts[0], consts[1], threshold)
     steps, shape = saved.shape[0], saved.shape[1:]
     grads = _Steps(None if static else grad, shape, saved)
     sig = saved.new_empty(shape) if keep_v else None
@@ -482,7 +508,7 @@ def _hh_backward_chunk(saved, grad_spikes, grad, static, threshold, spike, const
     nxt = None
     for t in range(steps - 1, -1, -1):
         if keep_v:
-            torch.sub(saved[t], threshold, out=sig)
+            torch.sub(saved[t], theta, out=sig)
             spike.derivative(sig, sig)
         cur = grads[t]
         torch.mul(grad_spikes[t], sig if keep_v else saved[t], out=cur)  # gs_t σ_t
@@ -491,7 +517,7 @@ def _hh_backward_chunk(saved, grad_spikes, grad, static, threshold, spike, const
         if g_gna is not None:  # ∂v_t/∂G_t = −dt (v_{t−1} − E_Na), summed over the batch (× −dt later)
             for g_out, e in ((g_gna, e_na), (g_gk, e_k)):
                 if t == 0:
-                    tmp.fill_(-e)
+                    tmp.fill_(-e)  # v_0 = 0
                 else:
                     torch.sub(saved[t - 1], e, out=tmp)
                 tmp.mul_(cur)

@@ -1,0 +1,228 @@
+"""The fused neuron windows against the eager step loop, and ``hhlif bench``."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+import torch
+from helpers import compose_config, run_cli
+
+from hhlif.bench.reference import ReferenceFormulation
+from hhlif.errors import ConfigError
+from hhlif.neurons import HH, LIF, LIFHH
+from hhlif.neurons.base import Neuron, NonFiniteState
+from hhlif.neurons.fused import HHFunction, LIFFunction, LIFHHFunction, SpikeFn, hh_gating
+from hhlif.trainers.classify import build_classifier
+
+SMALL = {  # small versions of the paper's models, and the options the fused backward must respect
+    "LIF_fc": ["neuron=lif", "network=fc", "network.hidden=24"],
+    "LIF_fc_detach_reset": ["neuron=lif", "network=fc", "network.hidden=24", "neuron.detach_reset=true"],
+    "HH_fc": ["neuron=hh", "network=fc", "network.hidden=24", "network.weight_scale=0.05"],
+    "HH_fc_learnable_spread": ["neuron=hh", "network=fc", "network.hidden=24", "network.weight_scale=0.05",
+                               "neuron.learnable_rates=true", "neuron.dt_spread=true", "neuron.dt=0.2",
+                               "neuron.rate_scale=0.3"],
+    "LIF_hh_fc": ["neuron=lif_hh", "network=fc", "network.hidden=24"],
+    "LIF_conv": ["neuron=lif", "network=conv", "network.channels=2"],
+    "HH_conv_detached": ["neuron=hh", "network=conv", "network.channels=2"],
+    "HH_conv_learnable_columns": ["neuron=hh", "network=conv", "network.channels=2", "neuron.detach_ionic=false",
+                                  "neuron.learnable_rates=true", "neuron.rate_sharing=last_axis",
+                                  "neuron.rate_scale=0.3"],
+    "LIF_hh_conv": ["neuron=lif_hh", "network=conv", "network.channels=2"],
+}
+
+
+def _eager_twin(model):
+    twin = copy.deepcopy(model)
+    for module in twin.modules():
+        if isinstance(module, Neuron) and hasattr(module, "fused"):
+            module.fused = False
+    return twin
+
+
+def _pair(name: str, dtype: torch.dtype, steps: int = 6):
+    torch.manual_seed(3)
+    model = build_classifier(compose_config(SMALL[name] + [f"network.time_steps={steps}"])).to(dtype)
+    x = (torch.rand(3, 1, 36, 36) * 255).to(dtype)
+    return model, _eager_twin(model), x
+
+
+@pytest.mark.parametrize("name", SMALL)
+def test_fused_forward_is_the_eager_loop_bit_for_bit(name):
+    model, eager, x = _pair(name, torch.float32)
+    spikes = {}
+    for tag, m in (("fused", model), ("eager", eager)):
+        hooks = [mod.register_forward_hook(lambda mod, i, o, key=(tag, n): spikes.__setitem__(key, o))
+                 for n, mod in m.named_modules() if isinstance(mod, Neuron)]
+        with torch.no_grad():
+            spikes[(tag, "logits")] = m(x)
+        for h in hooks:
+            h.remove()
+    for (tag, key), value in spikes.items():
+        if tag == "fused":
+            assert torch.equal(value, spikes[("eager", key)]), key
+    assert any(v.sum() > 0 for (tag, key), v in spikes.items() if key != "logits")  # something spiked
+
+
+@pytest.mark.parametrize("name", SMALL)
+def test_fused_gradients_equal_autograd_through_the_eager_loop(name):
+    model, eager, x = _pair(name, torch.float64)
+    weights = torch.randn(3, 2, 10, dtype=torch.float64)
+    for m in (model, eager):
+        (m(x) * weights).sum().backward()
+    for (key, p), q in zip(model.named_parameters(), eager.parameters(), strict=True):
+        assert (p.grad is None) == (q.grad is None), key
+        if p.grad is not None:
+            scale = max(float(q.grad.abs().max()), 1e-300)
+            assert float((p.grad - q.grad).abs().max()) <= 1e-10 * max(scale, 1.0), key
+
+
+def test_fused_path_matches_the_per_step_reference_formulation():
+    model, _, x = _pair("LIF_hh_conv", torch.float64)
+    reference = ReferenceFormulation(copy.deepcopy(model))
+    with torch.no_grad():
+        assert torch.allclose(model(x), reference(x), atol=1e-9)
+
+
+# -- gradcheck on the fused functions, with a smooth stand-in for the spike ----------------------------------------
+def _smooth(scale: float = 0.3) -> SpikeFn:
+    def value(x, out):
+        out.copy_(torch.sigmoid(x / scale))
+
+    def derivative(x, out):
+        s = torch.sigmoid(x / scale)
+        out.copy_(s * (1 - s) / scale)
+
+    return SpikeFn(value, derivative)
+
+
+@pytest.mark.parametrize("static", [True, False])
+def test_lif_function_gradcheck(static):
+    # (detach_reset drops a true path of the derivative on purpose: the comparison with the eager loop covers it)
+    torch.manual_seed(0)
+    shape = (2, 3) if static else (4, 2, 3)
+    current = (0.5 * torch.randn(*shape, dtype=torch.float64)).requires_grad_()
+    fn = lambda c: LIFFunction.apply(c, static, 4, 0.6, 0.3, _smooth(), False, True, None)  # noqa: E731
+    assert torch.autograd.gradcheck(fn, (current,))
+
+
+@pytest.mark.parametrize("static", [True, False])
+def test_lif_hh_function_gradcheck(static):
+    torch.manual_seed(0)
+    shape = (2, 3, 3) if static else (4, 2, 3, 3)
+    current = (0.5 * torch.randn(*shape, dtype=torch.float64)).requires_grad_()
+    w = torch.randn(1, 3, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(1, dtype=torch.float64, requires_grad=True)
+    fn = lambda c, w, b: LIFHHFunction.apply(c, w, b, static, 4, 0.5, 0.3, _smooth(), True, None)  # noqa: E731
+    assert torch.autograd.gradcheck(fn, (current, w, b))
+
+
+@pytest.mark.parametrize("static", [True, False])
+@pytest.mark.parametrize("per_neuron_dt", [False, True])
+def test_hh_function_gradcheck(static, per_neuron_dt):
+    torch.manual_seed(0)
+    shape = (2, 3) if static else (5, 2, 3)
+    current = (3 * torch.randn(*shape, dtype=torch.float64)).requires_grad_()
+    g_na = (0.5 * torch.rand(5, 3, dtype=torch.float64)).requires_grad_()
+    g_k = (0.5 * torch.rand(5, 3, dtype=torch.float64)).requires_grad_()
+    dt = 0.2 * torch.rand(3, dtype=torch.float64) if per_neuron_dt else 0.1
+    consts = (115.0, -12.0, 10.6, 0.3)
+    fn = lambda c, gn, gk: HHFunction.apply(c, gn, gk, dt, static, 5, 2.0, _smooth(1.0), consts, False,  # noqa: E731
+                                            True, None)
+    assert torch.autograd.gradcheck(fn, (current, g_na, g_k))
+
+
+def test_hh_gating_matches_the_eager_state():
+    torch.manual_seed(0)
+    hh = HH((2, 4), rate_scale=0.3, dt=0.2, rate_sharing="last_axis").double()
+    g_na, g_k, gates = hh_gating(hh, 5, torch.device("cpu"), torch.float64)
+    state = hh.initial_state(1, torch.device("cpu"), torch.float64)
+    for t in range(5):
+        v, n, m, h = state
+        assert torch.equal(hh.g_na * h * m**3, g_na[t].expand_as(h)) and torch.equal(hh.g_k * n**4, g_k[t].expand_as(n))
+        _, state = hh.step(torch.zeros_like(v), state)
+        assert torch.equal(torch.stack(state[1:]), gates[t].view(3, 1, 1, 4).expand(3, *state[1].shape))
+
+
+# -- the finiteness guard on the fast path --------------------------------------------------------------------------
+def _guard_step(neuron: Neuron, currents: torch.Tensor) -> int:
+    neuron.check_finite = True
+    with pytest.raises(NonFiniteState) as info:
+        neuron(currents)
+    return info.value.step
+
+
+@pytest.mark.parametrize("make", [
+    lambda fused: HH((5,), dt=1.5, rate_scale=0.5, fused=fused),
+    lambda fused: LIF((5,), fused=fused),
+    lambda fused: LIFHH((5,), fused=fused),
+])
+def test_guard_reports_the_same_step_on_the_fast_path(make):
+    torch.manual_seed(0)
+    fused, eager = make(True), make(False)
+    eager.load_state_dict(fused.state_dict())
+    k = fused.inputs_per_unit
+    currents = torch.rand(60, 2, 5, *((k,) if k > 1 else ()))
+    if isinstance(fused, HH):
+        currents = currents * 300  # forward Euler with dt = 1.5 diverges
+    else:
+        currents[4, 1, 2] = float("inf")  # u = inf, then λ·inf·0 = NaN
+    step = _guard_step(fused, currents)
+    assert step == _guard_step(eager, currents)
+    assert 1 <= step <= 60
+
+
+def test_static_current_gradient_needs_no_zero_buffer():
+    torch.manual_seed(0)
+    y = torch.randn(3, 5, requires_grad=True)
+    lif = LIF((5,))
+    lif(y.unsqueeze(0).expand(7, 3, 5)).sum().backward()
+    g_fused = y.grad.clone()
+    y.grad = None
+    _eager_twin(lif)(y.unsqueeze(0).expand(7, 3, 5)).sum().backward()
+    assert torch.allclose(g_fused, y.grad, atol=1e-6)
+
+
+# -- hhlif bench ----------------------------------------------------------------------------------------------------
+def test_bench_cli_writes_every_field(tmp_path):
+    out = tmp_path / "run"
+    proc = run_cli(["bench", "bench.only=[LIF_fc,HH_fc]", "bench.batch=4", "bench.steps=2", "bench.warmup=1",
+                    "bench.time_steps=3", "bench.epoch_batches=2", "bench.epoch_samples=6", "bench.peer_units=8",
+                    "bench.threads=1", f"hydra.run.dir={out}"], cwd=tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "train fast ms" in proc.stdout and "HH_fc" in proc.stdout and "epoch (HH_fc" in proc.stdout
+    result = json.loads((out / "bench.json").read_text())
+    assert [m["key"] for m in result["models"]] == ["LIF_fc", "HH_fc"]
+    for m in result["models"]:
+        assert m["check"]["spikes_match"] and m["check"]["logits_match"]
+        for phase in ("train", "eval"):
+            p = m[phase]
+            assert p["fast_ms"] > 0 and p["reference_ms"] > 0 and p["ratio"] == pytest.approx(
+                p["reference_ms"] / p["fast_ms"])
+            assert len(p["fast_all_ms"]) == 2 and p["fast_peak_mb"] > 0 and p["reference_peak_mb"] > 0
+        assert isinstance(m["target_met"], bool) and m["time_steps"] == 3
+    epoch = result["epoch"]
+    assert epoch["batches"] == 2 and epoch["samples"] == 6 and epoch["fast_s"] > 0 and epoch["reference_s"] > 0
+    assert result["memory_method"] and result["threads"] == 1
+    try:
+        import snntorch  # noqa: F401
+    except ImportError:
+        assert result["peer"] is None
+    else:
+        assert result["peer"]["spikes_match"] and result["peer"]["ratio"] > 0
+
+
+@pytest.mark.parametrize("override,key", [("bench.only=[nope]", "bench.only"), ("bench.steps=0", "bench.steps"),
+                                          ("bench.phases=[fit]", "bench.phases"),
+                                          ("bench.epoch_model=nope", "bench.epoch_model")])
+def test_bench_rejects_bad_options(override, key):
+    from hhlif.commands import bench
+
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        bench.validate(compose_config([override], config_name="bench"))
+
+
+def test_bench_cli_bad_option_exits_2_and_writes_nothing(tmp_path):
+    proc = run_cli(["bench", "bench.only=[nope]"], cwd=tmp_path)
+    assert proc.returncode == 2 and "bench.only" in proc.stderr and not (tmp_path / "outputs").exists()
