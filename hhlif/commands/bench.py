@@ -16,7 +16,6 @@ from __future__ import annotations
 import copy
 import logging
 import os
-import re
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -28,6 +27,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 from hhlif.bench import measure
 from hhlif.bench.peer import INSTALL_HINT, compare_leaky, snntorch_available
 from hhlif.bench.reference import ReferenceFormulation
+from hhlif.config import compose
 from hhlif.errors import ConfigError, bad_value, require_positive, unknown_choice
 from hhlif.logger import write_json_atomic
 from hhlif.neurons.base import Neuron
@@ -119,7 +119,7 @@ def _model_cfg(item: Mapping[str, Any], time_steps: int | None) -> DictConfig:
     """The ``train`` config composed with the item's overrides (cached for the process)."""
     key = tuple(item["overrides"])
     if key not in _COMPOSED:
-        _COMPOSED[key] = _compose(list(key), item["where"])
+        _COMPOSED[key] = compose("train", list(key), where=item["where"])
     cfg = _COMPOSED[key].copy()
     if time_steps is not None:
         with open_dict(cfg):
@@ -128,31 +128,6 @@ def _model_cfg(item: Mapping[str, Any], time_steps: int | None) -> DictConfig:
 
 
 _COMPOSED: dict[tuple[str, ...], DictConfig] = {}
-
-
-def _compose(overrides: list[str], where: str) -> DictConfig:
-    from hydra import compose, initialize_config_module
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.errors import HydraException, MissingConfigException
-    from omegaconf.errors import OmegaConfBaseException
-
-    try:
-        if GlobalHydra.instance().is_initialized():
-            cfg = compose(config_name="train", overrides=overrides)
-        else:
-            with initialize_config_module(config_module="hhlif.conf", version_base="1.3"):
-                cfg = compose(config_name="train", overrides=overrides)
-    except MissingConfigException as exc:
-        found = re.search(r"Could not find '(.+)/([^/']+)'", str(exc))
-        if exc.options and found:
-            raise ConfigError(f"{where}: {found[1]}={found[2]!r} is not a known choice. "
-                              f"Valid choices: {', '.join(sorted(exc.options))}.") from None
-        raise ConfigError(f"{where}: {str(exc).splitlines()[0]}") from None
-    except (HydraException, OmegaConfBaseException) as exc:
-        raise ConfigError(f"{where}: {exc}".replace("\n", " ")) from None
-    with open_dict(cfg):
-        cfg.pop("hydra", None)
-    return cfg
 
 
 # -- building ----------------------------------------------------------------------------------------------
