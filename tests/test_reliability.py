@@ -13,10 +13,10 @@ import time
 
 import pytest
 import torch
-from helpers import compose_config, run_cli
+from helpers import compose_config, run_cli, sigterm_at
 
 from hhlif.cli import main
-from hhlif.errors import RunError
+from hhlif.errors import ConfigError, RunError
 
 RUN = ["train", "neuron=hh", "trainer.max_epochs=3", "task.limit_train=3000", "task.limit_test=500",
        "trainer.batch_size=100", "trainer.progress=never"]
@@ -80,15 +80,7 @@ def test_sigkill_at_random_points_then_resume_gives_the_same_metrics(tmp_path, d
 
 
 def test_sigterm_mid_epoch_checkpoints_and_resumes_exactly(tmp_path, data_root, reference):
-    proc = spawn(RUN, tmp_path, data_root)
-    for line in proc.stdout:  # wait until the second epoch is under way
-        if "epoch 2/3   " in line:
-            break
-    sent = time.monotonic()
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=30)
-    assert time.monotonic() - sent < 5
-    assert proc.returncode == 128 + signal.SIGTERM, err
+    err = sigterm_at(spawn(RUN, tmp_path, data_root), "epoch 2/3   ")  # once the second epoch is under way
     assert "stopped by SIGTERM during epoch 2" in err and "resume=true" in err and "Traceback" not in err
     (run,) = run_dirs(tmp_path)
     state = torch.load(run / "checkpoints" / "last.pt", weights_only=False)
@@ -135,7 +127,7 @@ def test_full_disk_at_checkpoint_is_a_clear_error_and_keeps_the_last_checkpoint(
 
     cfg = compose_config(["neuron=lif", "task.limit_train=64", "task.limit_test=64", f"data.root={data_root}"])
     trainer = ClassifyTrainer(cfg, tmp_path)
-    trainer._save("last.pt")
+    trainer.save("last.pt")
     good = (tmp_path / "checkpoints" / "last.pt").read_bytes()
 
     def full(*args, **kwargs):
@@ -143,7 +135,7 @@ def test_full_disk_at_checkpoint_is_a_clear_error_and_keeps_the_last_checkpoint(
 
     monkeypatch.setattr(torch, "save", full)
     with pytest.raises(RunError, match="cannot write checkpoint .*No space left on device.*resume=true"):
-        trainer._save("last.pt")
+        trainer.save("last.pt")
     assert (tmp_path / "checkpoints" / "last.pt").read_bytes() == good
     assert not list((tmp_path / "checkpoints").glob(".*.tmp"))
 
@@ -226,3 +218,140 @@ def test_corrupt_pickle_is_a_runtime_error_naming_the_file(tmp_path, data_root):
                   env={"HHLIF_DATA": str(data_root)})
     assert out.returncode == 1 and "multi_mnist.pickle" in out.stderr and "Traceback" not in out.stderr
     assert not (tmp_path / "outputs" / "train").exists() or not list(tmp_path.glob("outputs/train/*/*/metrics.json"))
+
+
+# -- SAC: the same guarantees, per step ----------------------------------------------------------------------
+SAC = ["train", "neuron=hh", "task=inverted_pendulum", "network.hidden=32", "trainer.total_steps=500",
+       "trainer.start_steps=100", "trainer.batch_size=32", "trainer.eval_every=250", "trainer.eval_episodes=1",
+       "trainer.log_every=50", "trainer.checkpoint_every=25", "trainer.progress=never"]
+SAC_VOLATILE = ("cost/total_s", "cost/peak_memory_mb")
+
+
+def sac_stable(metrics: dict) -> dict:
+    return {k: v for k, v in metrics.items() if k not in SAC_VOLATILE and k != "meta"}
+
+
+def sac_runs(root):
+    return sorted(p.parent for p in root.glob("outputs/train/inverted_pendulum-*/*/.hydra"))
+
+
+@pytest.fixture(scope="module")
+def sac_reference(tmp_path_factory):
+    cwd = tmp_path_factory.mktemp("sac_reference")
+    out = run_cli(SAC, cwd=cwd, env={"OMP_NUM_THREADS": "1"})
+    assert out.returncode == 0, out.stderr
+    (run,) = sac_runs(cwd)
+    return json.loads((run / "metrics.json").read_text()), run
+
+
+@pytest.mark.slow
+def test_sac_sigkill_at_random_points_then_resume_gives_the_same_metrics(tmp_path, sac_reference):
+    reference, reference_run = sac_reference
+
+    def attempt_args():
+        return [*SAC, "resume=true"] if sac_runs(tmp_path) else SAC
+
+    rng = random.Random(5)
+    kills = 0
+    for _ in range(4):
+        proc = spawn(attempt_args(), tmp_path, tmp_path)
+        time.sleep(rng.uniform(4.0, 8.0))  # start-up ~3 s, then ~100 steps/s
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            kills += 1
+        proc.communicate()
+    assert kills >= 2
+    final = run_cli(attempt_args(), cwd=tmp_path, env={"OMP_NUM_THREADS": "1"})
+    assert final.returncode == 0, final.stderr
+    (run,) = sac_runs(tmp_path)
+    assert sac_stable(json.loads((run / "metrics.json").read_text())) == sac_stable(reference)
+    # the TensorBoard curves too: a resumed run rewrites what followed its checkpoint, once
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    def curve(path, tag):
+        events = EventAccumulator(str(path / "tensorboard"), size_guidance={"scalars": 0})
+        events.Reload()
+        return [(e.step, e.value) for e in events.Scalars(tag)]
+
+    for tag in ("train/reward_mean", "loss/critic", "eval/return_mean"):
+        assert curve(run, tag) == curve(reference_run, tag), tag
+    assert not list(tmp_path.rglob(".*.tmp"))
+
+
+def test_sac_sigterm_checkpoints_and_resumes_exactly(tmp_path, sac_reference):
+    reference, _ = sac_reference
+    err = sigterm_at(spawn(SAC, tmp_path, tmp_path), "steps  30%")  # a log line per 10 % of the steps
+    assert "stopped by SIGTERM at step" in err and "resume=true" in err and "Traceback" not in err
+    (run,) = sac_runs(tmp_path)
+    state = torch.load(run / "checkpoints" / "last.pt", weights_only=False)
+    assert 150 <= state["counters"]["steps"] < 500 and state["buffer"]["total"] == state["counters"]["env_steps"]
+    out = run_cli([*SAC, "resume=true"], cwd=tmp_path, env={"OMP_NUM_THREADS": "1"})
+    assert out.returncode == 0, out.stderr
+    assert f"continuing at step {state['counters']['steps']} of 500" in out.stdout + out.stderr
+    assert sac_stable(json.loads((run / "metrics.json").read_text())) == sac_stable(reference)
+    again = run_cli([*SAC, "resume=true"], cwd=tmp_path, env={"OMP_NUM_THREADS": "1"})
+    assert again.returncode == 0 and "nothing to do" in again.stdout + again.stderr
+
+
+def test_sac_checkpoints_every_n_steps_between_evaluations(tmp_path, monkeypatch):
+    from hhlif.trainers.sac import SACTrainer
+
+    cfg = compose_config([*SAC[1:], "trainer.total_steps=120", "trainer.eval_every=1000", "trainer.start_steps=200",
+                          "trainer.checkpoint_every=40"])
+    trainer = SACTrainer(cfg, tmp_path)
+    saved = []
+    monkeypatch.setattr(trainer, "save", lambda *names: saved.append((trainer.steps, names)))
+    monkeypatch.setattr(trainer, "_evaluate_and_save", lambda: saved.append((trainer.steps, ("eval",))))
+    trainer.fit()
+    assert saved == [(40, ("last.pt",)), (80, ("last.pt",)), (120, ("eval",))]
+
+
+def test_sac_non_finite_loss_stops_or_skips_the_update(tmp_path):
+    from hhlif.trainers.sac import SACTrainer
+
+    def trainer_with(mode):
+        cfg = compose_config([*SAC[1:], f"trainer.on_nonfinite={mode}"])
+        trainer = SACTrainer(cfg, tmp_path / mode)
+        for _ in range(40):
+            trainer.env_step()
+        real = trainer.buffer.sample
+
+        def poisoned(n):  # one batch with a NaN reward
+            obs, action, reward, next_obs, mask = real(n)
+            return obs, action, torch.full_like(reward, float("nan")), next_obs, mask
+
+        trainer.buffer.sample = poisoned
+        return trainer, real
+
+    trainer, _ = trainer_with("stop")
+    with pytest.raises(RunError, match=r"the critic loss is nan at update 1 \(step 40\).*on_nonfinite=skip"):
+        trainer.update()
+
+    trainer, real = trainer_with("skip")
+    before = [p.clone() for p in trainer.critic.parameters()]
+    trainer.update()
+    assert trainer.skipped_updates == 1 and trainer.updates == 0
+    assert all(torch.equal(a, b) for a, b in zip(before, trainer.critic.parameters(), strict=True))
+    trainer.buffer.sample = real
+    trainer.update()
+    assert trainer.updates == 1 and not all(
+        torch.equal(a, b) for a, b in zip(before, trainer.critic.parameters(), strict=True))
+
+
+def test_sac_diverging_actor_names_layer_step_and_advice(tmp_path):
+    args = [*SAC, "neuron.dt=5.0", "neuron.rate_scale=1.0", "trainer.total_steps=100", "trainer.start_steps=60"]
+    out = run_cli(args, cwd=tmp_path, env={"OMP_NUM_THREADS": "1"})
+    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+    for needle in ("layer 'layer' (HH)", "time step", "update 1 (step 33)", "lower neuron.dt (now 5.0)",
+                   "trainer.on_nonfinite=skip"):
+        assert needle in out.stderr, (needle, out.stderr)
+
+
+def test_sac_checkpoint_of_another_agent_is_refused(tmp_path):
+    from hhlif.trainers.sac import SACTrainer
+
+    lif = SACTrainer(compose_config([*SAC[1:], "neuron=lif"]), tmp_path / "lif")
+    lif.save("last.pt")
+    hh = SACTrainer(compose_config(SAC[1:]), tmp_path / "lif")
+    with pytest.raises(ConfigError, match="neuron.name: 'lif' → 'hh'"):
+        hh.resume()

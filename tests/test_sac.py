@@ -350,7 +350,7 @@ def test_trainer_state_dict_continues_exactly(tmp_path, pre_agent):
     advance(first, 60)
 
     second = SACTrainer(cfg, tmp_path)
-    second.load_state_dict(saved)
+    second.load_state_dict(saved, tmp_path / "saved.pt")
     advance(second, 60)
     assert (second.steps, second.env_steps, second.updates, second.episodes) == (
         first.steps, first.env_steps, first.updates, first.episodes)

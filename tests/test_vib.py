@@ -9,11 +9,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
-from helpers import compose_config, run_cli
+from helpers import compose_config, run_cli, sigterm_at
 from torch import nn
 
 from hhlif.cli import main
@@ -309,14 +308,7 @@ def test_sigterm_mid_epoch_then_resume_gives_the_same_metrics(tmp_path, data_roo
     proc = subprocess.Popen([sys.executable, "-m", "hhlif", *args], cwd=tmp_path, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env={**os.environ, **env(data_root),
                                                                      "PYTHONUNBUFFERED": "1"})
-    for line in proc.stdout:  # wait until the second epoch is under way
-        if "epoch 2/2   " in line:
-            break
-    sent = time.monotonic()
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=30)
-    assert time.monotonic() - sent < 5
-    assert proc.returncode == 128 + signal.SIGTERM, err
+    err = sigterm_at(proc, "epoch 2/2   ")  # once the second epoch is under way
     assert "stopped by SIGTERM during epoch 2" in err and "Traceback" not in err
     (run,) = run_dirs(tmp_path)
     state = torch.load(run / "checkpoints" / "last.pt", weights_only=False)

@@ -97,6 +97,13 @@ class SpikeMonitor:
                                     per_step=(steps / (n * units.numel())).float().cpu())
         return out
 
+    def state_dict(self) -> dict:
+        """The counts accumulated since the last :meth:`reset` (a trainer checkpoints them mid-way)."""
+        return {"units": dict(self._units), "steps": dict(self._steps), "samples": dict(self._samples)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._units, self._steps, self._samples = (dict(state[k]) for k in ("units", "steps", "samples"))
+
     def remove(self) -> None:
         for h in self._handles:
             h.remove()

@@ -22,10 +22,9 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 from tqdm import tqdm
 
-from hhlif.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from hhlif.checkpoint import rng_state, set_rng_state
 from hhlif.errors import (
     ConfigError,
-    Interrupted,
     RunError,
     bad_value,
     require_in_range,
@@ -38,16 +37,15 @@ from hhlif.metrics.flops import count_model
 from hhlif.metrics.spikes import SpikeMonitor
 from hhlif.metrics.tasks import TaskSplit
 from hhlif.networks import build_network, count_parameters
-from hhlif.neurons.base import Neuron, NonFiniteState
-from hhlif.resume import CHECKPOINT, check_compatible, wants_resume
-from hhlif.runtime import GracefulStop, resolve_device, seed_everything
+from hhlif.neurons.base import NonFiniteState
+from hhlif.resume import wants_resume
+from hhlif.runtime import seed_everything
 from hhlif.tasks.batches import ImageBatches, Noise
 from hhlif.tasks.multitask import DATASETS, load_multitask
+from hhlif.trainers.base import ON_NONFINITE, PROGRESS, Trainer
 
 log = logging.getLogger(__name__)
 NOISE_MODES = ("fixed", "per_sample")
-PROGRESS = ("auto", "always", "never")
-ON_NONFINITE = ("stop", "skip")
 
 
 def build_classifier(cfg: DictConfig) -> nn.Module:
@@ -101,7 +99,7 @@ def validate_run(cfg: DictConfig) -> None:
         raise unknown_choice("task.noise.mode", task.noise.mode, NOISE_MODES)
 
 
-class ClassifyTrainer:
+class ClassifyTrainer(Trainer):
     """Owns the data, model, optimiser and logger of one classification run.
 
     A trainer built on this one (``trainers/vib.py``) changes the model, schedule, loss, prediction, per-step
@@ -109,9 +107,7 @@ class ClassifyTrainer:
     """
 
     def __init__(self, cfg: DictConfig, run_dir: Path):
-        self.cfg = cfg
-        self.run_dir = Path(run_dir)
-        self.device = resolve_device(cfg.device)
+        super().__init__(cfg, run_dir)
         t, task = cfg.trainer, cfg.task
         seed_everything(cfg.seed, cfg.deterministic)
 
@@ -124,13 +120,12 @@ class ClassifyTrainer:
                                          limit=task.limit_test, noise_stream=1, **common)
 
         self.model = self.build_model().to(self.device)
-        self._guard(bool(t.check_finite))
+        self.guard(self.model, bool(t.check_finite))
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=t.optimizer.lr,
                                           betas=tuple(t.optimizer.betas), weight_decay=t.optimizer.weight_decay)
         self.scheduler = self.build_scheduler()
         self.monitor = SpikeMonitor(self.model)
         self.task_split = TaskSplit(self.model)
-        self.stop = GracefulStop()
         self.epoch = 0  # epochs completed
         self.progress = _EpochProgress()  # the epoch under way
         self.best: dict[str, Any] = {}
@@ -167,12 +162,6 @@ class ClassifyTrainer:
         paper = count_model(self.model)
         return {"cost/flops_paper_add": paper.add, "cost/flops_paper_mul": paper.mul}
 
-    def _guard(self, enabled: bool) -> None:
-        """Turn the neurons' per-step finiteness check on or off."""
-        for module in self.model.modules():
-            if isinstance(module, Neuron):
-                module.check_finite = enabled
-
     # -- state ---------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue exactly: the data order and noise are functions of (seed, epoch)."""
@@ -182,7 +171,6 @@ class ClassifyTrainer:
                 "config": OmegaConf.to_container(self.cfg, resolve=True)}
 
     def load_state_dict(self, state: dict[str, Any], source: Path) -> None:
-        check_compatible(state["config"], OmegaConf.to_container(self.cfg, resolve=True), source)
         try:
             self.model.load_state_dict(state["model"])
         except RuntimeError as exc:
@@ -193,27 +181,10 @@ class ClassifyTrainer:
         self.progress = _EpochProgress(**state["progress"])
         set_rng_state(state["rng"])
 
-    def resume(self) -> bool:
-        """Load ``checkpoints/last.pt`` of the run directory if there is one; True if a run was resumed."""
-        path = self.run_dir / CHECKPOINT
-        if not path.is_file():
-            log.warning("resume: %s has no checkpoint yet; starting from the beginning", self.run_dir)
-            return False
-        self.load_state_dict(load_checkpoint(path, self.device), path)
+    def position(self) -> str:
         where = f"epoch {self.epoch + 1}, batch {self.progress.batches + 1}" if self.progress.batches else \
             f"epoch {self.epoch + 1}"
-        log.info("resumed %s: continuing at %s of %d", self.run_dir, where, self.cfg.trainer.max_epochs)
-        return True
-
-    def _save(self, *names: str) -> None:
-        state = self.state_dict()
-        for name in names:
-            path = self.run_dir / "checkpoints" / name
-            try:
-                save_checkpoint(path, state)
-            except OSError as exc:
-                raise RunError(f"cannot write checkpoint {path}: {exc.strerror or exc}. Free some space or fix "
-                               "the directory's permissions, then continue with resume=true.") from None
+        return f"{where} (of {self.cfg.trainer.max_epochs} epochs)"
 
     # -- loops ---------------------------------------------------------------------------------------
     def _progress(self, batches, desc: str, start: int = 0):
@@ -231,16 +202,11 @@ class ClassifyTrainer:
             if not bool(torch.isfinite(loss)):
                 problem = f"the loss is {loss.item()} at {where}"
         except NonFiniteState as exc:
-            layer = next(n for n, m in self.model.named_modules() if m is exc.neuron).removesuffix(".neuron")
-            problem = (f"the state of layer '{layer}' ({type(exc.neuron).__name__}) became {exc.value} at time step "
-                       f"{exc.step}, {where}. {exc.neuron.divergence_hint()}")
+            problem = self.describe(self.model, exc, where)
         if problem is None:
             return output, loss
-        if self.cfg.trainer.on_nonfinite == "skip":
-            log.warning("skipping a batch: %s", problem)
-            return None
-        raise RunError(f"training stopped: {problem} Lower the learning rate, or set trainer.on_nonfinite=skip to "
-                       "skip such batches.")
+        self.non_finite(problem, "batches")
+        return None
 
     def _run_epoch(self, batches: ImageBatches, train: bool, desc: str) -> dict[str, float]:
         self.model.train(train)
@@ -281,7 +247,7 @@ class ClassifyTrainer:
                     log.info("%s  %3d%% (%d/%d batches)  %s  %.0fs, ETA %.0fs", desc, 100 * i // len(batches), i,
                              len(batches), "  ".join(f"{k} {v}" for k, v in postfix.items()), spent, eta)
                 if train and self.stop.signum is not None and i < len(batches):
-                    self._interrupt(f"during epoch {self.epoch + 1} (batch {i} of {len(batches)})")
+                    self.interrupt(f"during epoch {self.epoch + 1} (batch {i} of {len(batches)})")
         elapsed = time.perf_counter() - start
         split, phase = ("train", "train") if train else ("test", "eval")
         seen = max(acc_state.seen, 1)
@@ -292,11 +258,6 @@ class ClassifyTrainer:
         out.update({f"{split}/acc_task{k + 1}": a for k, a in enumerate(acc)})
         out.update({f"{split}/{key}": total / seen for key, total in acc_state.sums.items()})
         return out
-
-    def _interrupt(self, where: str) -> None:
-        self._save("last.pt")
-        raise Interrupted(self.stop.signum, f"stopped by {self.stop.name} {where}; checkpoint written to "
-                          f"{self.run_dir / CHECKPOINT}. Continue with the same command and resume=true.")
 
     def evaluate(self) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
         """Test-set metrics, firing statistics of every spiking layer, the per-task split of the read-out and
@@ -330,14 +291,14 @@ class ClassifyTrainer:
         """FLOPs per sample that actually run (forward; forward + backward), and the paper's analytic count."""
         x = self.test_batches.sample(samples)
         y = torch.zeros(x.shape[0], self.cfg.task.tasks, dtype=torch.long, device=x.device)
-        self._guard(False)  # counting only: divergence is reported by the training loop, with its context
+        self.guard(self.model, False)  # counting only: divergence is reported by the training loop, with its context
         self.model.eval()
         with torch.no_grad():
             forward = count_flops(lambda: self.model(x))
         self.model.train()
         train_step = count_flops(lambda: self.compute_loss(self.model(x), y).backward())
         self.model.zero_grad(set_to_none=True)
-        self._guard(bool(self.cfg.trainer.check_finite))
+        self.guard(self.model, bool(self.cfg.trainer.check_finite))
         n = x.shape[0]
         return {"cost/flops_forward": forward["total"] / n,
                 "cost/flops_forward_elementwise": forward["elementwise"] / n,
@@ -374,13 +335,13 @@ class ClassifyTrainer:
                     improved = not self.best or metrics[t.select] > self.best[t.select]
                     if improved:
                         self.best = {**metrics, "epoch": self.epoch}
-                    self._save("last.pt", *(("best.pt",) if improved else ()))
+                    self.save("last.pt", *(("best.pt",) if improved else ()))
                     logger.scalars(metrics, self.epoch)
                     for tag, values in histograms.items():
                         logger.histogram(tag, values, self.epoch)
                     log.info(self._epoch_line(metrics))
                     if self.stop.signum is not None and self.epoch < t.max_epochs:
-                        self._interrupt(f"after epoch {self.epoch}")
+                        self.interrupt(f"after epoch {self.epoch}")
             result = {**metrics, "epoch": self.epoch, "best": dict(self.best),
                       "params/trainable": self.trainable, "params/frozen": self.frozen, "meta": self._meta()}
             path = logger.write_metrics(result)

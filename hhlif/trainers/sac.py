@@ -9,15 +9,20 @@ One environment step after another (``SACTrainer.fit``):
 3. once the replay memory holds more than one batch: one SAC update (``SACTrainer.update``), which reads
    top to bottom: sample windows, target, critic loss, actor loss, temperature, soft target update;
 4. every ``eval_every`` steps: deterministic episodes on a separate environment with the environment's own
-   reward, TensorBoard scalars, ``checkpoints/last.pt`` (and ``best.pt`` when the return improved).
+   reward, TensorBoard scalars, ``checkpoints/best.pt`` when the return improved;
+5. every ``checkpoint_every`` steps (and at every evaluation): ``checkpoints/last.pt``.
 
 The trainer never looks at the neuron type. Its whole state (networks, optimisers, temperature, replay memory,
-environment, counters and every random generator) is one ``state_dict()``.
+environment, counters, the statistics gathered since the last log line and every random generator) is one
+``state_dict()``, so ``resume=true`` continues from the last checkpoint exactly, and SIGINT/SIGTERM stop after
+the current step with a checkpoint. A non-finite neuron state or loss stops the run (or, with
+``trainer.on_nonfinite=skip``, skips that update).
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import math
 import time
@@ -30,20 +35,21 @@ import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from hhlif.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from hhlif.errors import ConfigError, bad_value, require_in_range, require_positive, unknown_choice
+from hhlif.checkpoint import rng_state, set_rng_state
+from hhlif.errors import ConfigError, RunError, bad_value, require_in_range, require_positive, unknown_choice
 from hhlif.logger import build_logger
 from hhlif.metrics.cost import count_flops, energy_nj, peak_memory_mb, synops_per_sample
 from hhlif.metrics.spikes import SpikeMonitor
 from hhlif.networks import count_parameters
 from hhlif.networks.policy import build_actor, build_critic, load_pre_agent
-from hhlif.resume import CHECKPOINT, wants_resume
-from hhlif.runtime import resolve_device, seed_everything
+from hhlif.neurons.base import NonFiniteState
+from hhlif.resume import wants_resume
+from hhlif.runtime import seed_everything
 from hhlif.tasks.pendulum import ENV_NAMES, ControlTask, EnvSpec, check_task
+from hhlif.trainers.base import ON_NONFINITE, PROGRESS, Trainer
 from hhlif.trainers.replay import ReplayBuffer
 
 log = logging.getLogger(__name__)
-PROGRESS = ("auto", "always", "never")
 EVAL_SEED_OFFSET = 1_000_000  # evaluation episode i starts from env seed (seed + offset + i)
 
 
@@ -58,7 +64,7 @@ def validate(cfg: DictConfig) -> EnvSpec:
         raise ConfigError(f"task={task.name} needs network=policy (the SAC actor), not "
                           f"network={cfg.network.get('name')!r}.")
     for key in ("total_steps", "batch_size", "replay_size", "updates_per_step", "eval_every", "eval_episodes",
-                "log_every"):
+                "log_every", "checkpoint_every"):
         require_positive(f"trainer.{key}", t[key], integer=True)
     if isinstance(t.start_steps, bool) or not isinstance(t.start_steps, int) or t.start_steps < 0:
         raise bad_value("trainer.start_steps", t.start_steps, "an integer ≥ 0")
@@ -76,6 +82,10 @@ def validate(cfg: DictConfig) -> EnvSpec:
         raise bad_value("trainer.target_entropy", t.target_entropy, "a number or null (null = −action size)")
     if t.progress not in PROGRESS:
         raise unknown_choice("trainer.progress", t.progress, PROGRESS)
+    if not isinstance(t.check_finite, bool):
+        raise bad_value("trainer.check_finite", t.check_finite, "true or false")
+    if t.on_nonfinite not in ON_NONFINITE:
+        raise unknown_choice("trainer.on_nonfinite", t.on_nonfinite, ON_NONFINITE)
     spec = check_task(task)
     if task.pre_agent is not None:
         load_pre_agent(task.pre_agent, spec)
@@ -92,13 +102,12 @@ def soft_update(target: torch.nn.Module, source: torch.nn.Module, tau: float) ->
             t.lerp_(s, tau)
 
 
-class SACTrainer:
+class SACTrainer(Trainer):
     """Owns the environments, agent, replay memory and counters of one SAC run."""
 
     def __init__(self, cfg: DictConfig, run_dir: Path):
-        self.cfg, self.run_dir = cfg, Path(run_dir)
+        super().__init__(cfg, run_dir)
         t, task = cfg.trainer, cfg.task
-        self.device = resolve_device(cfg.device)
         seed_everything(cfg.seed)
 
         self.task = ControlTask(task.name, task.env_version, reward=task.reward, state_noise=task.state_noise,
@@ -108,6 +117,7 @@ class SACTrainer:
         self.window = int(cfg.network.window)
 
         self.actor = build_actor(cfg.network, cfg.neuron, spec).to(self.device)
+        self.guard(self.actor, bool(t.check_finite))
         self.critic = build_critic(cfg.network, spec).to(self.device)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.actor_optimizer = torch.optim.Adam(self.actor.parameters(), lr=t.lr)
@@ -128,6 +138,7 @@ class SACTrainer:
         self.steps = 0        # counted environment steps (pre-agent steps excluded, as in the paper)
         self.env_steps = 0    # all environment steps
         self.updates = 0
+        self.skipped_updates = 0  # updates skipped for a non-finite value (trainer.on_nonfinite=skip)
         self.episodes = 0
         self.best: dict[str, Any] = {}
         self.steps_to_solve: int | None = None
@@ -161,9 +172,18 @@ class SACTrainer:
         self.monitor.enabled = True  # the actor's firing while it acts in training: spikes_train/*
         try:
             with torch.no_grad():
-                return self.actor.act(self.obs_window[None])[0].cpu().numpy()
+                action = self.actor.act(self.obs_window[None])[0]
+        except NonFiniteState as exc:
+            raise self._acting_error(exc, f"acting at step {self.steps + 1}") from None
         finally:
             self.monitor.enabled = False
+        return action.cpu().numpy()
+
+    def _acting_error(self, exc: NonFiniteState, where: str) -> RunError:
+        """A non-finite actor state while acting: no update to skip, so the run stops."""
+        return RunError(f"training stopped: {self.describe(self.actor, exc, where)} The actor's parameters are no "
+                        "longer usable; lower the learning rate and continue from an earlier checkpoint (resume=PATH "
+                        "with checkpoints/best.pt) or start again.")
 
     def env_step(self) -> bool:
         """Take one environment step and store it; returns whether it counts as a step."""
@@ -205,24 +225,33 @@ class SACTrainer:
         start = time.perf_counter()
         obs, action, reward, next_obs, mask = self.buffer.sample(t.batch_size)  # windows [B, W, obs]
         alpha = self.alpha
+        where = f"update {self.updates + 1} (step {self.steps})"
+        try:
+            # target: y = r + mask·γ·(min Q'(s', a') − α log π(a'|s')), a' ~ π(·|s')
+            with torch.no_grad():
+                next_action, next_log_pi = self.actor.sample(next_obs)
+                q1_next, q2_next = self.critic_target(next_obs[:, -1], next_action)
+                target = reward + mask * t.gamma * (torch.min(q1_next, q2_next) - alpha * next_log_pi)
 
-        # target: y = r + mask·γ·(min Q'(s', a') − α log π(a'|s')), a' ~ π(·|s')
-        with torch.no_grad():
-            next_action, next_log_pi = self.actor.sample(next_obs)
-            q1_next, q2_next = self.critic_target(next_obs[:, -1], next_action)
-            target = reward + mask * t.gamma * (torch.min(q1_next, q2_next) - alpha * next_log_pi)
+            # critic loss: both Q-networks regress on y (the critic sees the last observation of the window)
+            q1, q2 = self.critic(obs[:, -1], action)
+            critic_loss = F.mse_loss(q1, target) + F.mse_loss(q2, target)
+            if self._skip_non_finite(critic_loss, "critic", where):
+                return
+            self.critic_optimizer.zero_grad(set_to_none=True)
+            critic_loss.backward()
+            self.critic_optimizer.step()
 
-        # critic loss: both Q-networks regress on y (the critic sees the last observation of the window)
-        q1, q2 = self.critic(obs[:, -1], action)
-        critic_loss = F.mse_loss(q1, target) + F.mse_loss(q2, target)
-        self.critic_optimizer.zero_grad(set_to_none=True)
-        critic_loss.backward()
-        self.critic_optimizer.step()
-
-        # actor loss: E[α log π(ã|s) − min Q(s, ã)], ã ~ π(·|s) reparameterised
-        pi, log_pi = self.actor.sample(obs)
-        q1_pi, q2_pi = self.critic(obs[:, -1], pi)
-        actor_loss = (alpha * log_pi - torch.min(q1_pi, q2_pi)).mean()
+            # actor loss: E[α log π(ã|s) − min Q(s, ã)], ã ~ π(·|s) reparameterised
+            pi, log_pi = self.actor.sample(obs)
+            q1_pi, q2_pi = self.critic(obs[:, -1], pi)
+            actor_loss = (alpha * log_pi - torch.min(q1_pi, q2_pi)).mean()
+            if self._skip_non_finite(actor_loss, "actor", where):
+                return
+        except NonFiniteState as exc:
+            self.non_finite(self.describe(self.actor, exc, where), "updates")
+            self.skipped_updates += 1
+            return
         self.actor_optimizer.zero_grad(set_to_none=True)
         actor_loss.backward()
         self.actor_optimizer.step()
@@ -243,6 +272,14 @@ class SACTrainer:
                           "q/target_mean": target.mean(), "entropy": -log_pi.mean()})
         self._timer["updates"] += 1
         self._timer["update_s"] += time.perf_counter() - start
+
+    def _skip_non_finite(self, loss: torch.Tensor, name: str, where: str) -> bool:
+        """With ``trainer.check_finite``: whether ``loss`` is NaN/inf and this update is to be skipped (or stop)."""
+        if not self.cfg.trainer.check_finite or bool(torch.isfinite(loss)):
+            return False
+        self.non_finite(f"the {name} loss is {loss.item()} at {where}.", "updates")
+        self.skipped_updates += 1
+        return True
 
     def _accumulate(self, values: dict[str, torch.Tensor | float]) -> None:
         for k, v in values.items():
@@ -275,6 +312,8 @@ class SACTrainer:
                     ret, length = self._eval_episode(self.cfg.seed + EVAL_SEED_OFFSET + i)
                     returns.append(ret)
                     lengths.append(length)
+        except NonFiniteState as exc:
+            raise self._acting_error(exc, f"evaluating at step {self.steps}") from None
         finally:
             self.monitor.enabled = False
         layers = self.monitor.layers()
@@ -333,11 +372,7 @@ class SACTrainer:
                          "eval/length_mean": metrics["eval/length_mean"], "step": self.steps}
         self.last_eval = metrics
         self.logger.scalars(metrics, self.steps)
-        state = self.state_dict()
-        ckpt = self.run_dir / "checkpoints"
-        save_checkpoint(ckpt / "last.pt", state)
-        if improved:
-            save_checkpoint(ckpt / "best.pt", state)
+        self.save("last.pt", *(("best.pt",) if improved else ()))
         log.info("step %d/%d  eval return %.1f ± %.1f (length %.0f)  best %.1f  episodes %d",
                  self.steps, self.cfg.trainer.total_steps, ret, metrics["eval/return_std"],
                  metrics["eval/length_mean"], self.best["eval/return_mean"], self.episodes)
@@ -346,7 +381,10 @@ class SACTrainer:
     def fit(self) -> dict[str, Any]:
         """Train for ``trainer.total_steps`` counted steps; returns the content written to ``metrics.json``."""
         t = self.cfg.trainer
-        self.logger = build_logger(self.cfg.logger, self.run_dir)
+        if self.steps >= t.total_steps and (self.run_dir / "metrics.json").is_file():
+            log.info("%s already finished its %d steps; nothing to do", self.run_dir, t.total_steps)
+            return json.loads((self.run_dir / "metrics.json").read_text())
+        self.logger = build_logger(self.cfg.logger, self.run_dir, purge_step=self.steps + 1 if self.steps else None)
         self._announce()
         disable = {"auto": None, "always": False, "never": True}[t.progress]
         bar = tqdm(total=t.total_steps, initial=self.steps, desc="steps", disable=disable, dynamic_ncols=True,
@@ -354,26 +392,22 @@ class SACTrainer:
         every = max(1, t.total_steps // 10)  # without a progress bar (not a terminal): a log line per 10 %
         began, first = time.perf_counter(), self.steps
         try:
-            while self.steps < t.total_steps:
-                counted = self.env_step()
-                if self.buffer.ready(t.batch_size):
-                    for _ in range(t.updates_per_step):
-                        self.update()
-                if not counted:
-                    continue
-                bar.update(1)
-                if self.steps % t.log_every == 0:
-                    self.logger.scalars(self._training_scalars(), self.steps)
-                if self.steps % t.eval_every == 0 or self.steps == t.total_steps:
-                    self._evaluate_and_save()
-                if self.steps % t.log_every == 0 or self.steps % t.eval_every == 0:
-                    bar.set_postfix(self._postfix(), refresh=False)
-                if bar.disable and (self.steps % every == 0 or self.steps == t.total_steps):
-                    spent = time.perf_counter() - began
-                    eta = spent / max(1, self.steps - first) * (t.total_steps - self.steps)
-                    log.info("steps %3d%% (%d/%d)  %s  %.0fs, ETA %.0fs", 100 * self.steps // t.total_steps,
-                             self.steps, t.total_steps, "  ".join(f"{k} {v}" for k, v in self._postfix().items()),
-                             spent, eta)
+            with self.stop:
+                while self.steps < t.total_steps:
+                    counted = self.env_step()
+                    if self.buffer.ready(t.batch_size):
+                        for _ in range(t.updates_per_step):
+                            self.update()
+                    if counted:
+                        self._after_step(bar)
+                        if bar.disable and (self.steps % every == 0 or self.steps == t.total_steps):
+                            spent = time.perf_counter() - began
+                            eta = spent / max(1, self.steps - first) * (t.total_steps - self.steps)
+                            log.info("steps %3d%% (%d/%d)  %s  %.0fs, ETA %.0fs", 100 * self.steps // t.total_steps,
+                                     self.steps, t.total_steps,
+                                     "  ".join(f"{k} {v}" for k, v in self._postfix().items()), spent, eta)
+                    if self.stop.signum is not None and self.steps < t.total_steps:
+                        self.interrupt(f"at step {self.steps} of {t.total_steps}")
             result = self._result(time.perf_counter() - began)
             path = self.logger.write_metrics(result)
         finally:
@@ -384,6 +418,19 @@ class SACTrainer:
         log.info("results in %s (metrics.json, checkpoints/, tensorboard/)", self.run_dir)
         log.info("metrics: %s", path)
         return result
+
+    def _after_step(self, bar: tqdm) -> None:
+        """The bookkeeping after a counted step: log, evaluate, checkpoint."""
+        t = self.cfg.trainer
+        bar.update(1)
+        if self.steps % t.log_every == 0:
+            self.logger.scalars(self._training_scalars(), self.steps)
+        if self.steps % t.eval_every == 0 or self.steps == t.total_steps:
+            self._evaluate_and_save()  # writes last.pt too
+        elif self.steps % t.checkpoint_every == 0:
+            self.save("last.pt")
+        if self.steps % t.log_every == 0 or self.steps % t.eval_every == 0:
+            bar.set_postfix(self._postfix(), refresh=False)
 
     def _postfix(self) -> dict[str, str]:
         out = {}
@@ -408,7 +455,7 @@ class SACTrainer:
 
         return {**self.last_eval, "best": dict(self.best), "steps_to_solve": self.steps_to_solve,
                 "solved_threshold": s.threshold, "steps": self.steps, "env_steps": self.env_steps,
-                "updates": self.updates, "episodes": self.episodes,
+                "updates": self.updates, "skipped_updates": self.skipped_updates, "episodes": self.episodes,
                 "params/trainable": self.actor_params[0], "params/frozen": self.actor_params[1],
                 "params/critic": self.critic_params, "cost/total_s": seconds,
                 "meta": {"env.id": s.env_id, "env.version": s.version, "env.obs_size": s.obs_size,
@@ -431,24 +478,29 @@ class SACTrainer:
             "random_actions": self.random_actions.bit_generator.state,
             "episode": {"obs": self.obs.copy(), "obs_window": self.obs_window.clone(), **self.episode},
             "counters": {"steps": self.steps, "env_steps": self.env_steps, "updates": self.updates,
-                         "episodes": self.episodes},
+                         "skipped_updates": self.skipped_updates, "episodes": self.episodes},
             "best": dict(self.best), "steps_to_solve": self.steps_to_solve, "last_eval": dict(self.last_eval),
             "last_episode": dict(self.last_episode), "rng": rng_state(),
+            "since_log": {"sums": {k: float(v) for k, v in self._sums.items()}, "counts": dict(self._counts)},
+            "monitor": self.monitor.state_dict(),
             "config": OmegaConf.to_container(self.cfg, resolve=True),
         }
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore :meth:`state_dict` into a trainer built from the same config."""
-        self.actor.load_state_dict(state["actor"])
-        self.critic.load_state_dict(state["critic"])
-        self.critic_target.load_state_dict(state["critic_target"])
+    def load_state_dict(self, state: dict[str, Any], source: Path) -> None:
+        """Restore :meth:`state_dict` (read from ``source``) into a trainer built from the same config."""
+        try:
+            self.actor.load_state_dict(state["actor"])
+            self.critic.load_state_dict(state["critic"])
+            self.critic_target.load_state_dict(state["critic_target"])
+            self.buffer.load_state_dict(state["buffer"])
+        except (RuntimeError, ValueError) as exc:
+            raise RunError(f"checkpoint {source} does not fit this agent: {str(exc).splitlines()[0]}") from None
         self.actor_optimizer.load_state_dict(state["actor_optimizer"])
         self.critic_optimizer.load_state_dict(state["critic_optimizer"])
         with torch.no_grad():
             self.log_alpha.copy_(state["log_alpha"])
         if self.alpha_optimizer is not None:
             self.alpha_optimizer.load_state_dict(state["alpha_optimizer"])
-        self.buffer.load_state_dict(state["buffer"])
         self.task.load_state_dict(state["task"])
         self.random_actions.bit_generator.state = state["random_actions"]
         ep = dict(state["episode"])
@@ -458,18 +510,18 @@ class SACTrainer:
             setattr(self, k, v)
         self.best, self.steps_to_solve = dict(state["best"]), state["steps_to_solve"]
         self.last_eval, self.last_episode = dict(state["last_eval"]), dict(state["last_episode"])
+        self._sums, self._counts = dict(state["since_log"]["sums"]), dict(state["since_log"]["counts"])
+        self.monitor.load_state_dict(state["monitor"])
         set_rng_state(state["rng"])
+
+    def position(self) -> str:
+        return f"step {self.steps} of {self.cfg.trainer.total_steps}"
 
 
 def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
-    """Train one SAC agent in ``run_dir``; with ``resume``, continue from its ``checkpoints/last.pt`` (written at
-    every evaluation)."""
+    """Train one SAC agent in ``run_dir``; with ``resume``, continue from its ``checkpoints/last.pt`` (written every
+    ``trainer.checkpoint_every`` steps, at every evaluation and when a signal stops the run)."""
     trainer = SACTrainer(cfg, run_dir)
     if wants_resume(cfg.get("resume", False)):
-        path = Path(run_dir) / CHECKPOINT
-        if path.is_file():
-            trainer.load_state_dict(load_checkpoint(path, trainer.device))
-            log.info("resumed %s: continuing at step %d of %d", run_dir, trainer.steps, cfg.trainer.total_steps)
-        else:
-            log.warning("resume: %s has no checkpoint yet; starting from the beginning", run_dir)
+        trainer.resume()
     return trainer.fit()

@@ -1,0 +1,113 @@
+"""What every trainer shares: its checkpoint files, resuming, stopping on a signal, and the non-finite guard.
+
+A trainer (classification, VIB, SAC) is a :class:`Trainer` that defines
+
+- ``state_dict()`` / ``load_state_dict(state, source)``: its whole state, enough to continue exactly;
+- ``position()``: where it is, in words ("epoch 2, batch 31 (of 3 epochs)", "step 150 of 300");
+
+and gets from this class:
+
+- ``resume()``: load ``checkpoints/last.pt`` of the run directory, if there is one;
+- ``save(*names)``: write the state atomically to ``checkpoints/<name>`` (a full disk is a clear error);
+- ``stop``: a :class:`~hhlif.runtime.GracefulStop` the loop holds while it runs; ``interrupt(where)`` saves
+  and raises :class:`~hhlif.errors.Interrupted` (exit status 128 + signal number);
+- ``guard(model)``: turn the neurons' per-step finiteness check on or off; ``non_finite(problem)``: stop with
+  the problem and advice, or (``trainer.on_nonfinite=skip``) log it and let the caller skip the batch.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+
+from hhlif.checkpoint import load_checkpoint, save_checkpoint
+from hhlif.errors import Interrupted, RunError
+from hhlif.neurons.base import Neuron, NonFiniteState
+from hhlif.resume import CHECKPOINT, check_compatible
+from hhlif.runtime import GracefulStop, resolve_device
+
+log = logging.getLogger(__name__)
+ON_NONFINITE = ("stop", "skip")
+PROGRESS = ("auto", "always", "never")  # trainer.progress: bars on a terminal (auto), always, never
+
+
+class Trainer:
+    """The plumbing of one run in ``run_dir``; subclasses own the model, data and loop."""
+
+    def __init__(self, cfg: DictConfig, run_dir: Path):
+        self.cfg = cfg
+        self.run_dir = Path(run_dir)
+        self.device = resolve_device(cfg.device)
+        self.stop = GracefulStop()
+
+    # -- what a trainer defines ----------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def load_state_dict(self, state: dict[str, Any], source: Path) -> None:
+        raise NotImplementedError
+
+    def position(self) -> str:
+        raise NotImplementedError
+
+    # -- checkpoints -----------------------------------------------------------------------------------------
+    def check_checkpoint(self, state: dict[str, Any], source: Path) -> None:
+        """Refuse a checkpoint written with a configuration this run may not continue."""
+        check_compatible(state["config"], OmegaConf.to_container(self.cfg, resolve=True), source)
+
+    def resume(self) -> bool:
+        """Load ``checkpoints/last.pt`` of the run directory if there is one; True if a run was resumed."""
+        path = self.run_dir / CHECKPOINT
+        if not path.is_file():
+            log.warning("resume: %s has no checkpoint yet; starting from the beginning", self.run_dir)
+            return False
+        state = load_checkpoint(path, self.device)
+        self.check_checkpoint(state, path)
+        self.load_state_dict(state, path)
+        log.info("resumed %s: continuing at %s", self.run_dir, self.position())
+        return True
+
+    def save(self, *names: str) -> None:
+        """Write the state to ``checkpoints/<name>`` for each name (atomically: a reader never sees half a file)."""
+        state = self.state_dict()
+        for name in names:
+            path = self.run_dir / "checkpoints" / name
+            try:
+                save_checkpoint(path, state)
+            except OSError as exc:
+                raise RunError(f"cannot write checkpoint {path}: {exc.strerror or exc}. Free some space or fix "
+                               "the directory's permissions, then continue with resume=true.") from None
+
+    def interrupt(self, where: str) -> None:
+        """Save ``last.pt`` and stop for the signal :attr:`stop` received."""
+        self.save("last.pt")
+        raise Interrupted(self.stop.signum, f"stopped by {self.stop.name} {where}; checkpoint written to "
+                          f"{self.run_dir / CHECKPOINT}. Continue with the same command and resume=true.")
+
+    # -- non-finite values -----------------------------------------------------------------------------------
+    @staticmethod
+    def guard(model: nn.Module, enabled: bool) -> None:
+        """Turn the per-step finiteness check of every neuron of ``model`` on or off."""
+        for module in model.modules():
+            if isinstance(module, Neuron):
+                module.check_finite = enabled
+
+    @staticmethod
+    def describe(model: nn.Module, exc: NonFiniteState, where: str) -> str:
+        """The layer, time step and value of a neuron state that became non-finite, with the neuron's advice."""
+        layer = next((n for n, m in model.named_modules() if m is exc.neuron), "?").removesuffix(".neuron")
+        return (f"the state of layer '{layer}' ({type(exc.neuron).__name__}) became {exc.value} at time step "
+                f"{exc.step}, {where}. {exc.neuron.divergence_hint()}")
+
+    def non_finite(self, problem: str, skipped: str = "batches") -> None:
+        """Stop the run for ``problem`` (``trainer.on_nonfinite=stop``), or log it and return so that the caller
+        skips what went wrong (``skip``; ``skipped`` names what is skipped, in the plural)."""
+        if self.cfg.trainer.on_nonfinite == "skip":
+            log.warning("skipping (trainer.on_nonfinite=skip): %s", problem)
+            return
+        raise RunError(f"training stopped: {problem} Lower the learning rate, or set trainer.on_nonfinite=skip to "
+                       f"skip such {skipped}.")
