@@ -1,10 +1,27 @@
-"""``hhlif flops``: the paper's analytic ADD/MUL counts per sample (Fig. 5b), for one model or a preset's list.
+"""``hhlif flops``: the paper's analytic ADD/MUL counts per forward (Fig. 5b), for one model or a preset's list.
+
+Any neuron × network × task is counted by the rules of the paper's FLOPs notebook (reference-spec §5;
+:mod:`hhlif.metrics.flops`): dense counts, a spiking layer's synapse and neurons once per time step, a Linear
+on the firing rate once per forward; biases, activations, pooling and task heads not counted.
+
+* ``network=fc`` / ``conv`` / ``vib`` on a classification task: one forward of one image over T =
+  ``network.time_steps`` steps (``experiment=fig5b`` gives the paper's sixteen numbers).
+* ``network=policy``, selected by ``task=inverted_pendulum`` or ``task=inverted_double_pendulum``: the SAC
+  actor's operations **per decision**, i.e. one forward of one window. T = ``network.window`` ×
+  ``network.repeat`` steps (5 × 3 = 15). Counted: the spiking layer's ``Linear(obs → units·k_in)`` once per
+  step (the actor projects every step of its repeated window) and its neurons' ``ops_per_step`` per unit and
+  step; then each of the two ReLU branches (mean and log-std) ``Linear(F → H)``, ``Linear(H → H)``,
+  ``Linear(H → A)`` once (F = units·k_out, H = ``network.hidden`` × ``network.width_factor``, A = action
+  size). Not counted: biases, ReLU, the temporal mean, the clamp of log σ and the tanh-squashed Gaussian head.
+  The observation and action sizes come from the environment (``task.env_version``). The critics and the
+  pre-agent do not act and are not counted.
 
 Each model is built from its config on the ``meta`` device (no memory, no data) and counted by
-:func:`hhlif.metrics.flops.count_model`. A preset (``experiment=fig5b``) lists models as
-``{key, overrides}``; each item is composed like ``hhlif flops <overrides>`` and sized for the run's task.
-Outputs in the run directory: ``flops.json`` (exact integers and a per-layer breakdown), ``flops.png`` and
-``flops.svg`` (grouped ADD/MUL bars on a log axis, as Fig. 5b); the table is printed to stdout.
+:func:`hhlif.metrics.flops.count_model`. A preset (``experiment=fig5b``, ``experiment=sac_flops``) lists models
+as ``{key, overrides}``; each item is composed like ``hhlif flops <overrides>`` and, unless it sets a task,
+sized for the run's task. Outputs in the run directory: ``flops.json`` (exact integers and a per-layer
+breakdown), ``flops.png`` and ``flops.svg`` (grouped ADD/MUL bars on a log axis, as Fig. 5b); the table is
+printed to stdout.
 """
 
 from __future__ import annotations
@@ -23,14 +40,17 @@ from hhlif.config import compose
 from hhlif.errors import ConfigError, RunError, bad_value, require_positive
 from hhlif.logger import write_json_atomic
 from hhlif.metrics.flops import ModelCount, count_model, millions
+from hhlif.tasks.pendulum import ENV_NAMES
 
 CONFIG_NAME = "flops"
-SUMMARY = "count the paper's ADD/MUL operations per sample of a model or of a preset's models (Fig. 5b)"
+SUMMARY = "count the paper's ADD/MUL operations per sample (or per SAC decision) of any model (Fig. 5b)"
 log = logging.getLogger(__name__)
 
 ADD_COLOUR = (0.6118, 0.7020, 0.8314)
 MUL_COLOUR = (0.6980, 0.2588, 0.2549)
 ITEM_KEYS = {"key", "overrides"}
+CLASSIFY_NETWORKS = ("fc", "conv", "vib")
+CONTROL_NETWORKS = ("policy",)
 FORBIDDEN_OVERRIDES = ("experiment", "flops", "hydra")
 
 
@@ -79,11 +99,15 @@ def _entries(cfg: DictConfig) -> list[Entry]:
         if key in seen:
             raise ConfigError(f"{where}: the key {key!r} is used by an earlier item; keys must be unique.")
         seen.add(key)
-        item_cfg = _compose_item(overrides, where)
-        if not any(_override_key(o).split(".")[0] == "task" for o in overrides):
+        sets_task = any(_override_key(o).split(".")[0] == "task" for o in overrides)
+        # an item without a task is sized for the run's task; a control task also selects its actor
+        # (network=policy) and its paper constants, so it is composed in
+        control = not sets_task and cfg.task.get("name") in ENV_NAMES
+        item_cfg = _compose_item([f"task={cfg.task.name}", *overrides] if control else overrides, where)
+        if not sets_task:
             with open_dict(item_cfg):
                 item_cfg.task = cfg.task
-        entries.append(Entry(key, overrides, _with_time_steps(item_cfg, opts.time_steps), where))
+        entries.append(Entry(key, overrides, _with_time_steps(item_cfg, opts.time_steps, where), where))
     return entries
 
 
@@ -128,9 +152,15 @@ def _compose_item(overrides: list[str], where: str) -> DictConfig:
 _COMPOSED: dict[tuple[str, ...], DictConfig] = {}
 
 
-def _with_time_steps(cfg: DictConfig, time_steps: int | None) -> DictConfig:
+def _with_time_steps(cfg: DictConfig, time_steps: int | None, where: str = "") -> DictConfig:
     if time_steps is None:
         return cfg
+    if cfg.network.get("name") in CONTROL_NETWORKS:
+        net = cfg.network
+        prefix = f"{where}: " if where else ""
+        raise ConfigError(f"{prefix}flops.time_steps={time_steps} cannot set T of the SAC actor (network=policy): "
+                          f"its T is network.window × network.repeat ({net.window} × {net.repeat} = "
+                          f"{net.window * net.repeat}). Set those instead, or leave flops.time_steps=null.")
     cfg = cfg.copy()
     with open_dict(cfg):
         cfg.network.time_steps = time_steps
@@ -144,17 +174,58 @@ def _default_key(cfg: DictConfig) -> str:
 
 # -- counting ------------------------------------------------------------------------------------------------
 def _count(entry: Entry, paper_bug: bool) -> ModelCount:
-    from hhlif.trainers.classify import build_classifier
-
     try:
-        with torch.device("meta"):
-            model = build_classifier(entry.cfg)
+        model = build_model(entry.cfg)
     except ConfigError as error:
         raise ConfigError(f"{entry.where}: {error}" if entry.where else str(error)) from None
     try:
         return count_model(model, paper_bug=paper_bug)
     except ValueError as error:
         raise RunError(f"{entry.where}: {error}" if entry.where else str(error)) from None
+
+
+def build_model(cfg: DictConfig) -> torch.nn.Module:
+    """The network of ``cfg`` on the meta device, sized for its task; ConfigError for a network × task that
+    does not go together."""
+    network, task = cfg.network.get("name"), cfg.task.get("name")
+    control = task in ENV_NAMES
+    if network not in CLASSIFY_NETWORKS + CONTROL_NETWORKS:
+        raise ConfigError(f"network={network!r} cannot be counted. Networks hhlif flops counts: "
+                          f"{', '.join(sorted(CLASSIFY_NETWORKS + CONTROL_NETWORKS))}.")
+    if network in CONTROL_NETWORKS and not control:
+        raise ConfigError(f"network={network} is the SAC actor of the control tasks and is sized by one: add "
+                          f"task={' or task='.join(ENV_NAMES)} (task={task} was given).")
+    if control and network not in CONTROL_NETWORKS:
+        raise ConfigError(f"task={task} is counted with its SAC actor, network=policy (network={network} was "
+                          f"given): drop network={network}.")
+    if control:
+        from hhlif.networks.policy import build_actor
+
+        spec = _env_spec(task, cfg.task.get("env_version"))
+        with torch.device("meta"):
+            return build_actor(cfg.network, cfg.neuron, spec)
+    if network == "vib":
+        from hhlif.trainers.vib import build_vib as build
+    else:
+        from hhlif.trainers.classify import build_classifier as build
+    with torch.device("meta"):
+        return build(cfg)
+
+
+def _env_spec(task: str, version: str):
+    """The environment's sizes (made once per process); ConfigError if gymnasium/MuJoCo cannot make it."""
+    from hhlif.tasks.pendulum import describe, make_env
+
+    if (task, version) not in _SPECS:
+        env = make_env(task, version)
+        try:
+            _SPECS[task, version] = describe(env, task, version)
+        finally:
+            env.close()
+    return _SPECS[task, version]
+
+
+_SPECS: dict[tuple[str, str], Any] = {}
 
 
 def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
@@ -168,7 +239,8 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
                         entry.cfg.neuron.name, ", ".join(count.uncounted_neurons))
     print(format_table(entries, counts, paper_bug), flush=True)
     result = {
-        "unit": "operations per forward of one sample (dense analytic count, the paper's Fig. 5b rules)",
+        "unit": "operations per forward of one sample, or per decision of a SAC actor (dense analytic count, "
+                "the paper's Fig. 5b rules)",
         "paper_bug": paper_bug,
         "models": [_model_record(e, c) for e, c in zip(entries, counts, strict=True)],
     }
@@ -183,8 +255,9 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
 def _model_record(entry: Entry, count: ModelCount) -> dict[str, Any]:
     net = entry.cfg.network
     return {
-        "key": entry.key, "neuron": entry.cfg.neuron.name, "network": net.name,
+        "key": entry.key, "neuron": entry.cfg.neuron.name, "network": net.name, "task": entry.cfg.task.name,
         "width_factor": net.get("width_factor", 1), "time_steps": count.time_steps,
+        "per": "decision (one forward of one window)" if net.name in CONTROL_NETWORKS else "sample",
         "overrides": entry.overrides,
         "add": count.add, "mul": count.mul, "mul_correct": count.mul_correct,
         "add_M": millions(count.add), "mul_M": millions(count.mul),
@@ -198,7 +271,7 @@ def _model_record(entry: Entry, count: ModelCount) -> dict[str, Any]:
 # -- output --------------------------------------------------------------------------------------------------
 def format_table(entries: Sequence[Entry], counts: Sequence[ModelCount], paper_bug: bool) -> str:
     """The table of counts in M operations, each the shortest exact decimal of count/10⁶."""
-    header = ("model", "neuron", "network", "width", "T", "ADD [M]", "MUL [M]")
+    header = ("model", "neuron", "network", "task", "width", "T", "ADD [M]", "MUL [M]")
     rows, notes = [], []
     for entry, count in zip(entries, counts, strict=True):
         mul = millions(count.mul)
@@ -209,16 +282,29 @@ def format_table(entries: Sequence[Entry], counts: Sequence[ModelCount], paper_b
                          "(flops.paper_bug=false).")
         add = millions(count.add) + (" †" if count.uncounted_neurons else "")
         net = entry.cfg.network
-        rows.append((entry.key, str(entry.cfg.neuron.name), str(net.name), str(net.get("width_factor", 1)),
-                     str(count.time_steps), add, mul))
+        rows.append((entry.key, str(entry.cfg.neuron.name), str(net.name), str(entry.cfg.task.name),
+                     str(net.get("width_factor", 1)), str(count.time_steps), add, mul))
     if any(count.uncounted_neurons for count in counts):
         notes.append("† neuron-internal operations not counted for this neuron model (synapses only).")
     widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
-    lines = [f"FLOPs per sample (paper's Fig. 5b rules; M = 10^6 operations; paper_bug={str(paper_bug).lower()})",
+    per = "per sample" if all(e.cfg.network.name not in CONTROL_NETWORKS for e in entries) else (
+        "per decision (one forward of the window)" if all(e.cfg.network.name in CONTROL_NETWORKS for e in entries)
+        else "per sample, or per decision of a SAC actor")
+    lines = [f"FLOPs {per} (paper's Fig. 5b rules; M = 10^6 operations; paper_bug={str(paper_bug).lower()})",
              "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip()]
     lines.append("  ".join("-" * w for w in widths))
     lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows]
     return "\n".join(lines + notes)
+
+
+def y_range(values: Sequence[float]) -> tuple[float, float]:
+    """The log axis in M FLOPs: the paper's 1–100 when every count fits in it, else the decades spanning the
+    counts (e.g. 0.01–10 for the SAC actors)."""
+    low, high = 1.0, 100.0
+    if values and (min(values) < low or max(values) > high):
+        low = 10.0 ** math.floor(math.log10(min(values)))
+        high = max(10.0 ** math.ceil(math.log10(max(values))), 10 * low)
+    return low, high
 
 
 def plot(entries: Sequence[Entry], counts: Sequence[ModelCount], stem: Path) -> list[Path]:
@@ -236,12 +322,7 @@ def plot(entries: Sequence[Entry], counts: Sequence[ModelCount], stem: Path) -> 
     ax.bar([i + 0.125 for i in range(n)], muls, color=MUL_COLOUR, width=0.25, label="MUL ops")
     ax.set_xticks(range(n), [e.key for e in entries], rotation=30, ha="right", rotation_mode="anchor")
     ax.set_yscale("log")
-    low, high = 1.0, 100.0  # the paper's range, widened only when a count falls outside it
-    positive = [v for v in adds + muls if v > 0]
-    if positive:
-        low = min(low, 10.0 ** math.floor(math.log10(min(positive))))
-        high = max(high, 10.0 ** math.ceil(math.log10(max(positive))))
-    ax.set_ylim(low, high)
+    ax.set_ylim(*y_range([v for v in adds + muls if v > 0]))
     ax.set_ylabel("M FLOPs")
     ax.set_title("FLOPs")
     ax.legend()

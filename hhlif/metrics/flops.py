@@ -21,8 +21,19 @@ a layer: a convolutional spiking layer whose input arrives as sub-maps (``in_sub
 synaptic ADD count as its synaptic MUL count. Its neuron MULs are counted correctly. For the paper's model
 this gives MUL 22,032,000 instead of 22,177,800.
 
+**Other networks, by the same rules.** A Linear layer that reads the firing rate (after the time window) is
+used once per forward, like the read-out:
+
+* ``network=vib``: the spiking layer, then the statistics layer ``Linear(features → 2K)`` once; the sampling of
+  z and the per-task decoders (task heads) are not counted;
+* ``network=policy`` (the SAC actor, one forward per decision): T = ``window``·``repeat`` steps; the spiking
+  layer's synapse ``Linear(obs → units·k_in)`` once per step (the actor projects every step of its repeated
+  window) and its neurons per step; then the three Linear layers of each of the two ReLU branches (mean and
+  log-std), once. ReLU, the clamp of log σ, the temporal mean and the tanh-squashed Gaussian head (sampling,
+  scaling to the action bounds) are not counted, as pooling and activations are not in the paper's rules.
+
 Counts are read from the built model (synapse sizes, the neurons' shapes and ``ops_per_step``, the
-network's ``time_steps``); the model may live on the ``meta`` device.
+network's ``time_steps``, or ``window``·``repeat`` for the actor); the model may live on the ``meta`` device.
 """
 
 from __future__ import annotations
@@ -34,6 +45,8 @@ from typing import Any
 from torch import nn
 
 from hhlif.networks.heads import MultiTaskHead
+from hhlif.networks.policy import SpikingActor
+from hhlif.networks.vib import VIBNet
 from hhlif.neurons.base import Neuron
 
 
@@ -77,7 +90,7 @@ class LayerCount:
     """
 
     name: str
-    kind: str  # "spiking" or "readout"
+    kind: str  # "spiking" (synapse per step + neurons) or "readout" (a Linear on the firing rate, once)
     synapse_desc: str
     uses: int
     synapse: Ops
@@ -168,9 +181,20 @@ def _spiking_layer(name: str, layer: nn.Module, steps: int, paper_bug: bool) -> 
                       ops_per_step=tuple(ops) if ops is not None else None, neuron=neuron_ops, paper_bug=bug)
 
 
+def _once_per_forward(model: nn.Module) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Name prefixes of the Linear layers on the firing rate that ``model`` uses once per forward, and of its
+    task heads (not counted), beyond the MultiTaskHead of the classification networks."""
+    if isinstance(model, SpikingActor):
+        return ("mean.", "log_std."), ()
+    if isinstance(model, VIBNet):
+        return ("stats",), ("heads.",)
+    return (), ()
+
+
 def _walk(model: nn.Module) -> Iterator[tuple[str, str, nn.Module]]:
     """(kind, name, module) of every counted part, in forward order; unknown synapses are an error."""
-    skip: list[str] = []
+    once, heads = _once_per_forward(model)
+    skip: list[str] = list(heads)
     for name, module in model.named_modules():
         if any(name.startswith(prefix) for prefix in skip):
             continue
@@ -180,15 +204,26 @@ def _walk(model: nn.Module) -> Iterator[tuple[str, str, nn.Module]]:
         elif isinstance(module, MultiTaskHead):
             skip.append(f"{name}.")
             yield "readout", f"{name}.shared", module.shared
+        elif isinstance(module, nn.Linear) and any(name == p or (p.endswith(".") and name.startswith(p))
+                                                   for p in once):
+            yield "readout", name, module
         elif isinstance(module, (nn.Linear, nn.modules.conv._ConvNd)):
             raise ValueError(f"cannot count {name} ({type(module).__name__}): the FLOPs rules cover synapses of "
-                             "spiking layers and the read-out only")
+                             "spiking layers and the Linear layers on the firing rate only")
+
+
+def model_time_steps(model: nn.Module) -> int | None:
+    """T of one forward: the network's ``time_steps``, or ``window``·``repeat`` for the SAC actor."""
+    if isinstance(model, SpikingActor):
+        return model.window * model.repeat
+    return getattr(model, "time_steps", None)
 
 
 def count_model(model: nn.Module, *, paper_bug: bool = True) -> ModelCount:
-    """Count the operations of one forward of one sample of ``model`` (a network with ``time_steps``)."""
-    steps = getattr(model, "time_steps", None)
-    if not isinstance(steps, int) or steps < 1:
+    """Count the operations of one forward of one sample of ``model`` (a network with ``time_steps``, or the
+    SAC actor: one decision over its window)."""
+    steps = model_time_steps(model)
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
         raise ValueError(f"{type(model).__name__} has no positive integer time_steps; cannot count its FLOPs")
     result = ModelCount(time_steps=steps)
     for kind, name, module in _walk(model):

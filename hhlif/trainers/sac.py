@@ -331,8 +331,12 @@ class SACTrainer(Trainer):
     def actor_flops(self) -> dict[str, float]:
         """FLOPs of one action of the actor as it runs (forward on one window), and its dense MACs."""
         window = torch.zeros(1, self.window, self.spec.obs_size, device=self.device)
-        with torch.no_grad():
-            flops = count_flops(lambda: self.actor(window))
+        self.guard(self.actor, False)  # count the model, not the finiteness check
+        try:
+            with torch.no_grad():
+                flops = count_flops(lambda: self.actor(window))
+        finally:
+            self.guard(self.actor, bool(self.cfg.trainer.check_finite))
         return {"cost/flops_actor_forward": flops["total"], "cost/flops_actor_elementwise": flops["elementwise"],
                 "cost/dense_macs": self.actor.dense_macs()}
 
