@@ -8,6 +8,12 @@ from omegaconf import DictConfig, open_dict
 
 from hhlif.errors import ConfigError
 
+#: Hydra plugins behind optional extras: (group, option) → (plugin package, hhlif extra)
+PLUGINS = {("hydra/launcher", "joblib"): ("hydra-joblib-launcher", "launchers"),
+           ("hydra/launcher", "submitit_slurm"): ("hydra-submitit-launcher", "launchers"),
+           ("hydra/launcher", "submitit_local"): ("hydra-submitit-launcher", "launchers"),
+           ("hydra/sweeper", "optuna"): ("hydra-optuna-sweeper", "optuna")}
+
 
 def compose(config_name: str, overrides: list[str], *, where: str = "", with_hydra: bool = False) -> DictConfig:
     """The config ``config_name`` (a root config of ``hhlif/conf``) with ``overrides`` applied.
@@ -32,8 +38,10 @@ def compose(config_name: str, overrides: list[str], *, where: str = "", with_hyd
     except MissingConfigException as exc:
         found = re.search(r"Could not find '(.+)/([^/']+)'", str(exc))
         if exc.options and found:
+            plugin = PLUGINS.get((found[1], found[2]))
+            hint = f" It comes with {plugin[0]}: pip install 'hhlif[{plugin[1]}]'." if plugin else ""
             raise ConfigError(f"{prefix}{found[1]}={found[2]!r} is not a known choice. "
-                              f"Valid choices: {', '.join(sorted(exc.options))}.") from None
+                              f"Valid choices: {', '.join(sorted(exc.options))}.{hint}") from None
         raise ConfigError(prefix + str(exc).split("\nConfig search path")[0].replace("\n", " ")) from None
     except (HydraException, OmegaConfBaseException) as exc:
         cause = f" ({exc.__cause__})" if exc.__cause__ else ""

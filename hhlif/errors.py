@@ -37,6 +37,7 @@ class Interrupted(HhlifError):
 
     def __init__(self, signum: int, message: str):
         super().__init__(message)
+        self.signum = int(signum)
         self.exit_code = 128 + int(signum)
 
 

@@ -48,10 +48,13 @@ def resolve_device(spec: str) -> torch.device:
 class GracefulStop:
     """While active, SIGINT and SIGTERM only set ``signum``; the loop finishes its step, saves and stops.
 
-    A second signal restores the default handlers and interrupts at once.
+    SIGUSR2 too when a scheduler hooked it (submitit, for SLURM pre-emption and time limits): the run saves
+    first, then :func:`hand_over` passes the signal to the scheduler's handler, which requeues the job.
+    A second signal restores the previous handlers and interrupts at once.
     """
 
     SIGNALS = ("SIGINT", "SIGTERM")
+    HOOKED = ("SIGUSR2",)  # caught only when a handler other than the default one is installed
 
     def __init__(self):
         self.signum: int | None = None
@@ -70,8 +73,10 @@ class GracefulStop:
         import threading
 
         if threading.current_thread() is threading.main_thread():
-            for name in self.SIGNALS:
-                sig = getattr(signal, name)
+            for name in self.SIGNALS + self.HOOKED:
+                sig = getattr(signal, name, None)
+                if sig is None or (name in self.HOOKED and not callable(signal.getsignal(sig))):
+                    continue
                 self._saved[sig] = signal.signal(sig, self._handle)
         return self
 
@@ -87,3 +92,13 @@ class GracefulStop:
         import signal
 
         return signal.Signals(self.signum).name if self.signum else ""
+
+
+def hand_over(signum: int) -> None:
+    """Pass ``signum`` to the handler a scheduler installed for it (after the run saved its checkpoint): submitit
+    requeues the job and exits. Nothing happens when no such handler is installed."""
+    import signal
+
+    handler = signal.getsignal(signum)
+    if callable(handler):
+        handler(signum, None)

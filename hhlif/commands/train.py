@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import torch
 from omegaconf import DictConfig
 
+from hhlif.errors import bad_value, require_positive
 from hhlif.registry import lookup
 from hhlif.runtime import resolve_device
 from hhlif.trainers import classify, sac, vib
@@ -18,12 +20,16 @@ TRAINERS = {"classify": classify, "sac": sac, "vib": vib}
 
 def validate(cfg: DictConfig) -> None:
     if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int) or cfg.seed < 0:
-        from hhlif.errors import bad_value
-
         raise bad_value("seed", cfg.seed, "a non-negative integer")
+    if cfg.threads is not None:
+        require_positive("threads", cfg.threads, integer=True)
+    if cfg.objective is not None and not isinstance(cfg.objective, str):
+        raise bad_value("objective", cfg.objective, "a key of metrics.json (e.g. test/acc_mean) or null")
     resolve_device(cfg.device)
     lookup(TRAINERS, "trainer", cfg.trainer).validate(cfg)
 
 
 def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+    if cfg.threads is not None:
+        torch.set_num_threads(int(cfg.threads))
     return lookup(TRAINERS, "trainer", cfg.trainer).run(cfg, run_dir)
