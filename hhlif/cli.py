@@ -3,13 +3,20 @@
 Before Hydra starts a run (and creates its output directory), the CLI composes the configuration of every
 job the command line asks for and validates it, so a bad configuration exits with status 2, a message and
 no traceback, and writes nothing. It also picks an output directory that no earlier run uses. Then Hydra
-runs the command as usual (``--help``, ``--cfg job``, ``-m`` and launchers all work).
+runs the command as usual (``--help``, ``--cfg job``, ``-m`` and launchers all work). A job that fails
+leaves ``failed.json`` (message, error type, exit status) in its run directory, which ``hhlif report`` reads.
+
+A command module that defines ``main(argv) -> int`` (``hhlif report``, which reads earlier runs and makes no
+run of its own) is called with the rest of the command line instead, without Hydra; its user errors are
+reported the same way.
 """
 
 from __future__ import annotations
 
 import importlib
+import json
 import logging
+import signal
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -20,7 +27,8 @@ from hhlif import __version__
 from hhlif.checkpoint import load_checkpoint
 from hhlif.commands import COMMANDS
 from hhlif.config import compose
-from hhlif.errors import ConfigError, HhlifError
+from hhlif.errors import ConfigError, HhlifError, Interrupted
+from hhlif.logger import clear_failure, write_failure
 from hhlif.resume import (
     CHECKPOINT,
     check_compatible,
@@ -31,6 +39,7 @@ from hhlif.resume import (
     run_dir_of,
     wants_resume,
 )
+from hhlif.runtime import GracefulStop, hand_over
 
 log = logging.getLogger("hhlif")
 MAX_VALIDATED_JOBS = 256
@@ -67,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     command = importlib.import_module(COMMANDS[name])
     try:
+        if hasattr(command, "main"):  # a command without a Hydra config of its own (hhlif report)
+            return command.main(rest)
         rest = _prepare(command, rest)
     except HhlifError as error:
         report(name, error)
@@ -83,7 +94,8 @@ def _prepare(command: ModuleType, argv: list[str]) -> list[str]:
     args = get_args_parser().parse_args(argv)
     info_only = bool(args.help or args.hydra_help or args.cfg or args.info or args.shell_completion)
     overrides = list(args.overrides)
-    jobs = _expand_sweep(overrides) if args.multirun else [overrides]
+    _check_preset(command, overrides)
+    jobs = _sweep_jobs(command, overrides) if args.multirun else [overrides]
     first = None
     for job in jobs[:MAX_VALIDATED_JOBS]:
         cfg = compose(command.CONFIG_NAME, job, with_hydra=True)
@@ -135,16 +147,44 @@ def _resume_target(cfg, key: str, resume, overrides: list[str], multirun: bool, 
     return target
 
 
-def _expand_sweep(overrides: list[str]) -> list[list[str]]:
-    """The override list of each job of a basic sweep (``a=1,2 b=x,y`` → four jobs)."""
+def _check_preset(command: ModuleType, overrides: list[str]) -> None:
+    """Refuse a preset of another command (``hhlif simulate experiment=fig4c_fc``) before composing it."""
+    from importlib.resources import files
+
+    names = [o.split("=", 1)[1] for o in overrides if o.split("=", 1)[0].lstrip("+~") == "experiment"]
+    for name in (n for value in names for n in value.split(",")):
+        path = files("hhlif.conf") / "experiment" / f"{name.strip()}.yaml"
+        if not path.is_file():
+            continue  # composing it reports the unknown choice with the valid ones
+        owner = OmegaConf.select(OmegaConf.create(path.read_text()), "preset.command")
+        if owner and owner != command.CONFIG_NAME:
+            raise ConfigError(f"experiment={name} is a preset of 'hhlif {owner}', not of 'hhlif {command.CONFIG_NAME}'."
+                              f" Run: hhlif {owner} experiment={name}")
+
+
+def _sweep_jobs(command: ModuleType, overrides: list[str]) -> list[list[str]]:
+    """The override list of each job of a sweep: the sweep of the config (``hydra.sweeper.params``, e.g. of a
+    preset) combined with the command line's, where the command line wins (``a=1,2 b=x,y`` → four jobs).
+    For another sweeper than Hydra's basic one (Optuna), only the fixed overrides: it checks its own syntax."""
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
+    parser = OverridesParser.create()
     try:
-        parsed = OverridesParser.create().parse_overrides(overrides)
-        batches = BasicSweeper.split_arguments(parsed, max_batch_size=None)
-    except Exception as exc:  # a sweep syntax for another sweeper (e.g. Optuna's interval()): Hydra checks it
+        parsed = parser.parse_overrides(overrides)
+    except Exception as exc:
         raise ConfigError(f"cannot parse the overrides {overrides}: {exc}") from None
+    fixed = [o.input_line for o in parsed if not o.is_sweep_override()]
+    cfg = compose(command.CONFIG_NAME, fixed, with_hydra=True)
+    if OmegaConf.select(cfg, "hydra.sweeper._target_") != "hydra._internal.core_plugins.basic_sweeper.BasicSweeper":
+        return [fixed]
+    params = cfg.hydra.sweeper.params
+    params = OmegaConf.to_container(params, resolve=True) if params is not None else {}
+    try:
+        swept = parser.parse_overrides([f"{k}={v}" for k, v in params.items()] + overrides)
+        batches = BasicSweeper.split_arguments(swept, max_batch_size=None)
+    except Exception as exc:
+        raise ConfigError(f"cannot expand the sweep {params} {overrides}: {exc}") from None
     return [list(job) for batch in batches for job in batch]
 
 
@@ -173,17 +213,35 @@ def _run_hydra(name: str, command: ModuleType, argv: list[str]) -> int:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    failures: list[str] = []
-
-    def task(cfg) -> None:
+    def task(cfg):
         hc = HydraConfig.get()
+        run_dir = Path(hc.runtime.output_dir)
+        multirun = hc.mode == RunMode.MULTIRUN
         try:
-            command.run(cfg, Path(hc.runtime.output_dir))
-        except HhlifError as error:
+            if multirun:
+                finished = _finished_job(cfg, run_dir)
+                if finished is not None:
+                    log.info("job %d already finished in %s: skipped", hc.job.num, run_dir)
+                    return _objective(cfg, finished)
+                cfg = _continue_requeued(cfg, run_dir)
+            result = command.run(cfg, run_dir)
+        except Interrupted as error:
+            _mark_failed(name, run_dir, error, error.exit_code)
             report(name, error)
-            if hc.mode != RunMode.MULTIRUN:
+            if signal.Signals(error.signum).name in GracefulStop.HOOKED:
+                hand_over(error.signum)  # submitit: requeue the job, which then continues its checkpoint
+            raise SystemExit(error.exit_code) from None
+        except HhlifError as error:
+            _mark_failed(name, run_dir, error, error.exit_code)
+            report(name, error)
+            if not multirun:
                 raise SystemExit(error.exit_code) from None
-            failures.append(f"job {hc.job.num} ({hc.runtime.output_dir}): {error}")
+            return None
+        except Exception as error:  # a bug in hhlif: recorded too, then shown with its traceback
+            _mark_failed(name, run_dir, error, 1)
+            raise
+        clear_failure(run_dir)  # an earlier attempt of this run (resume=true) may have failed
+        return _objective(cfg, result)
 
     saved = sys.argv
     sys.argv = [f"hhlif-{name}", *argv]
@@ -191,10 +249,72 @@ def _run_hydra(name: str, command: ModuleType, argv: list[str]) -> int:
         hydra.main(config_path="conf", config_name=command.CONFIG_NAME, version_base="1.3")(task)()
     finally:
         sys.argv = saved
+    failures = _failed_jobs(argv)
     if failures:
         print(f"hhlif {name}: {len(failures)} job(s) failed:\n  " + "\n  ".join(failures), file=sys.stderr)
         return 1
     return 0
+
+
+def _finished_job(cfg, run_dir: Path) -> dict | None:
+    """The metrics of a sweep job that already finished in ``run_dir`` (a resumed sweep skips it), or None.
+    A job that finished with another configuration is refused (ConfigError), like a resumed run."""
+    metrics = run_dir / "metrics.json"
+    if not wants_resume(cfg.get("resume", False)) or not metrics.is_file():
+        return None
+    checkpoint = run_dir / CHECKPOINT
+    if checkpoint.is_file():
+        saved = load_checkpoint(checkpoint).get("config", {})
+        check_compatible(saved, OmegaConf.to_container(cfg, resolve=True), checkpoint)
+    done = json.loads(metrics.read_text())
+    limit, reached = ((cfg.trainer.get("max_epochs"), done.get("epoch")) if "max_epochs" in cfg.get("trainer", {})
+                      else (cfg.get("trainer", {}).get("total_steps"), done.get("steps")))
+    return done if limit is None or reached is None or reached >= limit else None
+
+
+def _continue_requeued(cfg, run_dir: Path):
+    """A sweep job whose directory already holds a checkpoint was requeued (SLURM pre-emption or time limit):
+    only this sweep can have written it, as a new sweep always gets a fresh directory. It continues."""
+    if wants_resume(cfg.get("resume", False)) or not (run_dir / CHECKPOINT).is_file() or "resume" not in cfg:
+        return cfg
+    log.info("%s holds this job's checkpoint (the job was requeued): continuing it", run_dir)
+    cfg = cfg.copy()
+    cfg.resume = True
+    return cfg
+
+
+def _objective(cfg, metrics: dict | None) -> float | None:
+    """What a sweep job returns to its sweeper: ``cfg.objective`` (a metrics.json key, e.g. test/acc_mean for
+    the Optuna sweeper of hparams_search), or None."""
+    key = cfg.get("objective")
+    if not key or metrics is None:
+        return None
+    if key not in metrics:
+        raise ConfigError(f"objective={key!r} is not a metric of this run. Metrics: {', '.join(sorted(metrics))}.")
+    return float(metrics[key])
+
+
+def _failed_jobs(argv: list[str]) -> list[str]:
+    """The jobs of this sweep that left ``failed.json`` (whichever launcher ran them, in whatever process)."""
+    given = [a.split("=", 1)[1] for a in argv if a.split("=", 1)[0] == "hydra.sweep.dir"]
+    if "-m" not in argv and "--multirun" not in argv or not given:
+        return []
+    out = []
+    for marker in sorted(Path(given[-1]).glob("*/failed.json")):
+        try:
+            message = json.loads(marker.read_text()).get("error", "")
+        except (OSError, ValueError):
+            message = "(unreadable failed.json)"
+        out.append(f"{marker.parent}: {message}")
+    return out
+
+
+def _mark_failed(name: str, run_dir: Path, error: BaseException, exit_status: int) -> None:
+    """Leave ``failed.json`` in the job's run directory; a failure to write it must not hide ``error``."""
+    try:
+        write_failure(run_dir, error, exit_status, name)
+    except OSError as exc:
+        log.warning("could not record the failure in %s: %s", run_dir, exc)
 
 
 if __name__ == "__main__":

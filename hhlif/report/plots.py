@@ -1,0 +1,293 @@
+"""The figures of ``hhlif report`` (matplotlib, Agg canvas, PNG). Each function draws one figure from the
+groups of :mod:`hhlif.report.runs` and returns False when there is nothing to draw.
+
+Error bars and bands are ± one sample standard deviation over seeds (none for a single seed). A model keeps
+its colour in every figure: the colours of the paper's Fig. 4d for s-LIF, HH, s-LIF2HH, 4s-LIF and ANN;
+swept variants of one model differ by hatching (bars) or line style.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hhlif.report.curves import Series, average
+from hhlif.report.runs import Group, Stat, format_value, short
+
+PAPER_COLOURS = {("lif", 1): (30, 30, 230), ("hh", 1): (220, 180, 30), ("lif_hh", 1): (255, 20, 0),
+                 ("lif", 4): (80, 180, 100), ("binary", 1): (255, 150, 80)}
+OTHER_COLOURS = ("#7f7f7f", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#1f77b4", "#d62728")
+HATCHES = ("", "//", "..", "xx", "\\\\", "++", "--", "oo")
+LINESTYLES = ("-", "--", ":", "-.")
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+
+
+@dataclass
+class Style:
+    """How the figures show each group: colour by model, hatch / line style by swept variant."""
+
+    colours: dict[str, str]
+    variants: dict[tuple, int]
+
+    @classmethod
+    def of(cls, groups: Sequence[Group]) -> Style:
+        colours: dict[str, str] = {}
+        variants: dict[tuple, int] = {}
+        others = itertools.cycle(OTHER_COLOURS)
+        for g in groups:
+            if g.model not in colours:
+                cfg = g.runs[0].config
+                width = cfg.get("network", {}).get("width_factor", 1)
+                rgb = PAPER_COLOURS.get((cfg.get("neuron", {}).get("name"), width))
+                colours[g.model] = "#{:02x}{:02x}{:02x}".format(*rgb) if rgb else next(others)
+            variants.setdefault(_hashable_variant(g), len(variants))
+        return cls(colours, variants)
+
+    def colour(self, g: Group) -> str:
+        return self.colours[g.model]
+
+    def variant(self, g: Group) -> int:
+        return self.variants[_hashable_variant(g)]
+
+
+def _hashable_variant(g: Group) -> tuple:
+    return tuple((k, format_value(v)) for k, v in g.variant)
+
+
+def _figure(rows: int, cols: int, width: float = 5.0, height: float = 3.6):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width * cols, height * rows), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(rows, cols, squeeze=False)
+    return fig, axes
+
+
+def save(fig, path: Path) -> Path:
+    """Write the figure through a temporary file and a rename (never a half-written PNG)."""
+    tmp = path.with_name(f".{path.stem}.tmp.png")
+    fig.savefig(tmp, dpi=150)
+    os.replace(tmp, path)
+    return path
+
+
+def _err(stat: Stat | None, scale: float = 1.0) -> float:
+    return 0.0 if stat is None or stat.std is None else stat.std * scale
+
+
+def _by_task(groups: Sequence[Group]) -> dict[str, list[Group]]:
+    out: dict[str, list[Group]] = {}
+    for g in groups:
+        out.setdefault(g.task, []).append(g)
+    return out
+
+
+def _grid(n: int, max_cols: int = 3) -> tuple[int, int]:
+    cols = min(n, max_cols)
+    return (n + cols - 1) // cols, cols
+
+
+def _hide_unused(axes, used: int) -> None:
+    for ax in axes.flat[used:]:
+        ax.set_visible(False)
+
+
+# -- Fig. 4c: accuracy per task and model -------------------------------------------------------------------
+def accuracy_bars(groups: Sequence[Group], path: Path, style: Style) -> bool:
+    """Grouped bars: the test accuracy of each task (x) for each model (bars), one panel per dataset."""
+    groups = [g for g in groups if g.ok and g.stat("test/acc_task1")]
+    if not groups:
+        return False
+    tasks = _by_task(groups)
+    rows, cols = _grid(len(tasks))
+    fig, axes = _figure(rows, cols, width=max(5.0, 1.2 + 0.45 * max(len(v) for v in tasks.values())))
+    for ax, (task, members) in zip(axes.flat, tasks.items(), strict=False):
+        heads = sorted({int(k.removeprefix("test/acc_task")) for g in members for k in g.metric_keys()
+                        if k.startswith("test/acc_task")})
+        width = 0.8 / len(members)
+        lows = []
+        for i, g in enumerate(members):
+            stats = [g.stat(f"test/acc_task{h}") for h in heads]
+            means = [100 * s.mean if s else np.nan for s in stats]
+            errs = [_err(s, 100) for s in stats]
+            x = np.arange(len(heads)) - 0.4 + width * (i + 0.5)
+            ax.bar(x, means, width, yerr=errs, capsize=3, color=style.colour(g),
+                   hatch=HATCHES[style.variant(g) % len(HATCHES)], edgecolor="black", linewidth=0.5,
+                   label=f"{g.label} (n={len(g.ok)})")
+            lows += [m - e for m, e in zip(means, errs, strict=True) if np.isfinite(m)]
+        ax.set_xticks(np.arange(len(heads)), [f"task {h}" for h in heads])
+        ax.set_ylabel("test accuracy (%)")
+        ax.set_title(task)
+        bottom = max(0.0, 10 * np.floor((min(lows) - 5) / 10)) if lows else 0.0
+        ax.set_ylim(bottom, 100)
+        ax.legend(fontsize="x-small", loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2)
+    _hide_unused(axes, len(tasks))
+    save(fig, path)
+    return True
+
+
+# -- Fig. 4d: reward curves -----------------------------------------------------------------------------------
+def curves(groups: Sequence[Group], series: dict[Path, dict[str, Series]], tag: str, path: Path, style: Style,
+           *, window: int, ylabel: str) -> bool:
+    """Mean ± std over seeds of the scalar ``tag`` against the step, one line per group, one panel per task;
+    each run's series smoothed over ``window`` steps first (:func:`hhlif.report.curves.smooth`)."""
+    panels: dict[str, list] = {}
+    for g in groups:
+        runs = [series[r.path][tag] for r in g.ok if tag in series.get(r.path, {})]
+        band = average(runs, window)
+        if band is not None:
+            panels.setdefault(g.task, []).append((g, band))
+    if not panels:
+        return False
+    rows, cols = _grid(len(panels), 2)
+    fig, axes = _figure(rows, cols, width=6.0, height=4.0)
+    for ax, (task, lines) in zip(axes.flat, panels.items(), strict=False):
+        for g, band in lines:
+            colour = style.colour(g)
+            ax.plot(band.steps, band.mean, color=colour, label=f"{g.label} (n={band.n})",
+                    linestyle=LINESTYLES[style.variant(g) % len(LINESTYLES)])
+            ax.fill_between(band.steps, band.mean - band.std, band.mean + band.std, color=colour, alpha=0.15,
+                            linewidth=0)
+        ax.set_xlabel("step")
+        ax.set_ylabel(ylabel)
+        ax.set_title(task)
+        ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 3))
+        ax.legend(fontsize="x-small", loc="lower right")
+    _hide_unused(axes, len(panels))
+    save(fig, path)
+    return True
+
+
+# -- Fig. 4h: a metric against a swept setting ---------------------------------------------------------------
+def against_setting(groups: Sequence[Group], key: str, metric: Callable[[Group], tuple[str, float] | None],
+                    path: Path, style: Style) -> bool:
+    """The metric ``metric(group)`` = (metric key, scale) of each group against the numeric value of the swept
+    setting ``key``: one line per model and other swept values, one panel per task and metric. False unless
+    some line has two points or more."""
+    lines: dict[tuple, list[tuple[float, Group]]] = {}
+    for g in groups:
+        value = dict(g.variant).get(key)
+        if not g.ok or isinstance(value, bool) or not isinstance(value, (int, float)) or metric(g) is None:
+            continue
+        rest = tuple((k, format_value(v)) for k, v in g.variant if k != key)
+        lines.setdefault((g.task, metric(g)[0], g.model, rest), []).append((float(value), g))
+    if not any(len(points) > 1 for points in lines.values()):
+        return False
+    panels: dict[tuple[str, str], list] = {}
+    for (task, label, model, rest), points in lines.items():
+        panels.setdefault((task, label), []).append((model, rest, sorted(points, key=lambda p: p[0])))
+    rows, cols = _grid(len(panels), 2)
+    fig, axes = _figure(rows, cols, width=5.5, height=3.8)
+    for ax, ((task, label), members) in zip(axes.flat, panels.items(), strict=False):
+        for model, rest, points in members:
+            g0 = points[0][1]
+            metric_key, scale = metric(g0)
+            stats = [g.stat(metric_key) for _, g in points]
+            name = " ".join([model, *(f"{short(k)}={v}" for k, v in rest)])
+            ax.errorbar([x for x, _ in points], [scale * s.mean for s in stats], yerr=[_err(s, scale) for s in stats],
+                        color=style.colour(g0), marker=MARKERS[style.variant(g0) % len(MARKERS)], capsize=3,
+                        label=f"{name} (n={min(s.n for s in stats)}–{max(s.n for s in stats)})"
+                        if len({s.n for s in stats}) > 1 else f"{name} (n={stats[0].n})")
+        ax.set_xlabel(key)
+        ax.set_ylabel(label + (" (%)" if scale == 100 else ""))
+        ax.set_title(task)
+        ax.legend(fontsize="x-small")
+    _hide_unused(axes, len(panels))
+    save(fig, path)
+    return True
+
+
+# -- Fig. 5b: operation counts --------------------------------------------------------------------------------
+def flops_bars(panels: dict[str, list[tuple[str, str, dict[str, Stat]]]], path: Path) -> bool:
+    """Grouped bars on a log axis: for each model (x), each operation count (bars); one panel per kind.
+    ``panels``: title → [(model label, colour, {count name: Stat})]."""
+    panels = {title: entries for title, entries in panels.items() if entries}
+    if not panels:
+        return False
+    names_of = {title: list(dict.fromkeys(n for _, _, counts in entries for n in counts))
+                for title, entries in panels.items()}
+    fig, axes = _figure(1, len(panels), width=max(5.0, 1.5 + 0.7 * max(len(e) for e in panels.values())))
+    shades = ("#9cb3d4", "#b24241", "#4d4d4d", "#e0c060")  # Fig. 5b's ADD and MUL colours first
+    for ax, (title, entries) in zip(axes.flat, panels.items(), strict=True):
+        names = names_of[title]
+        width = 0.8 / len(names)
+        for j, name in enumerate(names):
+            stats = [counts.get(name) for _, _, counts in entries]
+            x = np.arange(len(entries)) - 0.4 + width * (j + 0.5)
+            ax.bar(x, [s.mean if s else np.nan for s in stats], width, color=shades[j % len(shades)],
+                   edgecolor="black", linewidth=0.5, label=name)
+        ax.set_xticks(np.arange(len(entries)), [label for label, _, _ in entries], rotation=30, ha="right")
+        ax.set_yscale("log")
+        lowest = min((s.mean for _, _, counts in entries for s in counts.values() if s.mean > 0), default=1.0)
+        ax.set_ylim(bottom=10 ** np.floor(np.log10(lowest)))
+        ax.set_ylabel("operations per sample" if "classification" in title else "operations per action")
+        ax.set_title(title)
+        ax.legend(fontsize="x-small")
+    save(fig, path)
+    return True
+
+
+# -- accuracy (or return) against cost ----------------------------------------------------------------------
+def against_cost(rows: list[tuple[str, str, list[tuple[str, str]], list[Group]]], path: Path,
+                 style: Style) -> bool:
+    """One row per kind: (title, metric key, [(cost key, cost label)], groups); the metric's mean ± std against
+    each cost's mean ± std, one point per group (log x), labelled with the group."""
+    rows = [r for r in rows if any(g.ok and g.stat(r[1]) for g in r[3])]
+    if not rows:
+        return False
+    cols = max(len(r[2]) for r in rows)
+    fig, axes = _figure(len(rows), cols, width=5.5, height=4.0)
+    for i, (title, metric, costs, groups) in enumerate(rows):
+        scale = 100 if metric.startswith("test/acc") else 1
+        tasks = list(dict.fromkeys(g.task for g in groups))
+        for j in range(cols):
+            ax = axes[i, j]
+            if j >= len(costs):
+                ax.set_visible(False)
+                continue
+            cost, cost_label = costs[j]
+            drawn = False
+            for g in groups:
+                y, x = g.stat(metric), g.stat(cost)
+                if not g.ok or y is None or x is None or x.mean <= 0:
+                    continue
+                ax.errorbar([x.mean], [scale * y.mean], xerr=[_err(x)], yerr=[_err(y, scale)], capsize=2,
+                            color=style.colour(g), marker=MARKERS[tasks.index(g.task) % len(MARKERS)],
+                            linestyle="none")
+                ax.annotate(g.label if len(tasks) == 1 else f"{g.label} ({g.task})", (x.mean, scale * y.mean),
+                            fontsize="xx-small", xytext=(3, 3), textcoords="offset points")
+                drawn = True
+            if drawn:
+                ax.set_xscale("log")
+            ax.set_xlabel(cost_label)
+            ax.set_ylabel(metric + (" (%)" if scale == 100 else ""))
+            ax.set_title(title)
+    save(fig, path)
+    return True
+
+
+# -- Fig. 5d: information bounds --------------------------------------------------------------------------------
+def information_bars(groups: Sequence[Group], path: Path, style: Style) -> bool:
+    """Bars of I(Z;X) and I(Z;Y) (bits, test set) per VIB group."""
+    groups = [g for g in groups if g.ok and g.stat("test/izx_bits")]
+    if not groups:
+        return False
+    tasks = {g.task for g in groups}
+    labels = [g.label if len(tasks) == 1 else f"{g.label}\n{g.task}" for g in groups]
+    fig, axes = _figure(1, 2, width=max(4.5, 1.5 + 0.6 * len(groups)))
+    for ax, (key, title) in zip(axes.flat, (("test/izx_bits", "I(Z;X) upper bound (bits)"),
+                                            ("test/izy_bits", "I(Z;Y) lower bound (bits)")), strict=True):
+        stats = [g.stat(key) for g in groups]
+        ax.bar(np.arange(len(groups)), [s.mean if s else np.nan for s in stats], 0.7,
+               yerr=[_err(s) for s in stats], capsize=3, color=[style.colour(g) for g in groups],
+               hatch=None, edgecolor="black", linewidth=0.5)
+        ax.set_xticks(np.arange(len(groups)), labels, rotation=30, ha="right")
+        ax.set_title(title)
+    save(fig, path)
+    return True
