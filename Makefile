@@ -2,17 +2,18 @@
 VENV       ?= .venv
 PYTHON     ?= python3
 TORCH_SPEC ?= torch==2.13.0
+EXTRAS     ?= dev,launchers,optuna
 BIN        := $(VENV)/bin
 ARGS       ?=
 
 .PHONY: setup train test test-slow smoke lint format tensorboard clean
 
-setup: $(BIN)/hhlif ## create .venv with torch ($(TORCH_SPEC)) and hhlif[dev]
+setup: $(BIN)/hhlif ## create .venv with torch ($(TORCH_SPEC)) and hhlif[$(EXTRAS)]
 
 $(BIN)/hhlif: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
 	@touch $@
 
 train: setup ## the main job: HH network on MultiMNIST (add ARGS="trainer.max_epochs=1 ...")
@@ -25,8 +26,7 @@ test-slow: setup ## the slow tests only (every paper model, one epoch on 2,000 s
 	$(BIN)/python -m pytest -q -m slow
 
 smoke: setup ## train all ten paper models for one epoch on 2,000 samples (a Hydra multirun)
-	$(BIN)/hhlif train -m neuron=lif,hh,lif_hh,binary network=fc,conv trainer.max_epochs=1 task.limit_train=2000 $(ARGS)
-	$(BIN)/hhlif train -m neuron=lif network=fc,conv network.width_factor=4 trainer.max_epochs=1 task.limit_train=2000 $(ARGS)
+	$(BIN)/hhlif train -m model=lif,4lif,hh,lif_hh,ann network=fc,conv trainer.max_epochs=1 task.limit_train=2000 $(ARGS)
 
 lint: setup
 	$(BIN)/ruff check hhlif tests scripts
