@@ -238,6 +238,9 @@ def against_cost(rows: list[tuple[str, str, list[tuple[str, str]], list[Group]]]
                  style: Style) -> bool:
     """One row per kind: (title, metric key, [(cost key, cost label)], groups); the metric's mean ± std against
     each cost's mean ± std, one point per group (log x), labelled with the group."""
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import EngFormatter, LogLocator, NullFormatter
+
     rows = [r for r in rows if any(g.ok and g.stat(r[1]) for g in r[3])]
     if not rows:
         return False
@@ -260,11 +263,18 @@ def against_cost(rows: list[tuple[str, str, list[tuple[str, str]], list[Group]]]
                 ax.errorbar([x.mean], [scale * y.mean], xerr=[_err(x)], yerr=[_err(y, scale)], capsize=2,
                             color=style.colour(g), marker=MARKERS[tasks.index(g.task) % len(MARKERS)],
                             linestyle="none")
-                ax.annotate(g.label if len(tasks) == 1 else f"{g.label} ({g.task})", (x.mean, scale * y.mean),
-                            fontsize="xx-small", xytext=(3, 3), textcoords="offset points")
+                ax.annotate(g.label, (x.mean, scale * y.mean), fontsize="xx-small", xytext=(3, 3),
+                            textcoords="offset points")
                 drawn = True
             if drawn:
                 ax.set_xscale("log")
+                ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))  # ticks even in a narrow range
+                ax.xaxis.set_major_formatter(EngFormatter())  # 2 M, 500 k
+                ax.xaxis.set_minor_formatter(NullFormatter())
+                if len(tasks) > 1:  # the marker says the task
+                    handles = [Line2D([], [], color="grey", marker=MARKERS[k % len(MARKERS)], linestyle="none",
+                                      label=task) for k, task in enumerate(tasks)]
+                    ax.legend(handles=handles, fontsize="x-small", title="task", title_fontsize="x-small")
             ax.set_xlabel(cost_label)
             ax.set_ylabel(metric + (" (%)" if scale == 100 else ""))
             ax.set_title(title)
