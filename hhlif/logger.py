@@ -138,29 +138,14 @@ def _numbers(values: Mapping[str, Any]) -> dict[str, float]:
             if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
 
 
-def build_logger(cfg: Mapping[str, Any], run_dir: Path, purge_step: int | None = None,
-                 hparams: Mapping[str, Any] | None = None) -> RunLogger:
-    """The logger named by ``cfg['name']`` (only ``tensorboard`` today).
+def build_logger(run_cfg: Any, run_dir: Path, purge_step: int | None = None) -> RunLogger:
+    """The logger named by the run config's ``logger.name`` (only ``tensorboard`` today), recording the run's
+    hyper-parameters (:func:`hhlif.report.naming.hparams_of`) for TensorBoard's HParams tab."""
+    from omegaconf import OmegaConf
 
-    ``cfg`` is the ``logger`` section of the run's config. ``hparams`` default to those of the whole config
-    that section belongs to (:func:`hhlif.report.naming.hparams_of`); none when ``cfg`` stands alone.
-    """
     from hhlif.registry import build
-
-    if hparams is None:
-        hparams = run_hparams(cfg)
-    return build({"tensorboard": RunLogger}, "logger", cfg, run_dir, purge_step=purge_step, hparams=hparams)
-
-
-def run_hparams(section: Any) -> dict[str, Any]:
-    """The hyper-parameters of the run config that the config node ``section`` is part of ({} if none)."""
-    from omegaconf import DictConfig, OmegaConf
-
     from hhlif.report.naming import hparams_of
 
-    if not isinstance(section, DictConfig):
-        return {}
-    root = section._get_root()  # the run's whole config (a section keeps a reference to its parent)
-    if root is section:
-        return {}
-    return hparams_of(OmegaConf.to_container(root, resolve=True))
+    hparams = hparams_of(OmegaConf.to_container(run_cfg, resolve=True))
+    return build({"tensorboard": RunLogger}, "logger", run_cfg.logger, run_dir, purge_step=purge_step,
+                 hparams=hparams)

@@ -315,16 +315,17 @@ def test_runs_log_their_hyperparameters_for_tensorboard(real_sweep):
 
 
 def test_logger_hparams_from_the_run_config(tmp_path):
+    from omegaconf import OmegaConf
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     from tensorboard.plugins.hparams import metadata
 
-    from hhlif.logger import build_logger, run_hparams
+    from hhlif.logger import build_logger
+    from hhlif.report.naming import hparams_of
 
     cfg = compose_config(["neuron=lif", "network.width_factor=4", "trainer.optimizer.lr=0.003"])
-    hparams = run_hparams(cfg.logger)
+    hparams = hparams_of(OmegaConf.to_container(cfg, resolve=True))
     assert hparams["model"] == "4LIF_fc" and hparams["trainer.optimizer.lr"] == 0.003 and hparams["seed"] == 1
-    assert run_hparams({"name": "tensorboard"}) == {}  # a section on its own: no run config to read
-    logger = build_logger(cfg.logger, tmp_path)
+    logger = build_logger(cfg, tmp_path)
     logger.scalars({"test/acc_mean": 0.5}, 3)
     logger.write_metrics({"test/acc_mean": 0.5, "epoch": 3, "flag": True,
                           "best": {"test/acc_mean": 0.6, "epoch": 2, "cost/flops_forward": 9.0}})

@@ -311,7 +311,7 @@ class ClassifyTrainer(Trainer):
         if self.epoch >= t.max_epochs and (self.run_dir / "metrics.json").is_file():
             log.info("%s already finished its %d epochs; nothing to do", self.run_dir, t.max_epochs)
             return json.loads((self.run_dir / "metrics.json").read_text())
-        logger = build_logger(cfg.logger, self.run_dir, purge_step=self.epoch + 1 if self.epoch else None)
+        logger = build_logger(cfg, self.run_dir, purge_step=self.epoch + 1 if self.epoch else None)
         self._announce()
         metrics: dict[str, float] = {}
         try:

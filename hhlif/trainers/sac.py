@@ -388,7 +388,7 @@ class SACTrainer(Trainer):
         if self.steps >= t.total_steps and (self.run_dir / "metrics.json").is_file():
             log.info("%s already finished its %d steps; nothing to do", self.run_dir, t.total_steps)
             return json.loads((self.run_dir / "metrics.json").read_text())
-        self.logger = build_logger(self.cfg.logger, self.run_dir, purge_step=self.steps + 1 if self.steps else None)
+        self.logger = build_logger(self.cfg, self.run_dir, purge_step=self.steps + 1 if self.steps else None)
         self._announce()
         disable = {"auto": None, "always": False, "never": True}[t.progress]
         bar = tqdm(total=t.total_steps, initial=self.steps, desc="steps", disable=disable, dynamic_ncols=True,
