@@ -188,6 +188,22 @@ def test_plugs_into_the_policy_network():
     assert actor.layer.synapse.weight.grad is not None
 
 
+def test_policy_layer_needs_a_gain_for_observations_of_order_one():
+    """Control observations are of order 1: with the default gain (0.2, sized for 0–255 pixels) the actor's layer
+    stays silent and its output ignores the observation; with neuron.input_gain=50 it fires and depends on it."""
+    policy = pytest.importorskip("hhlif.networks.policy")
+    torch.manual_seed(0)
+    window = torch.randn(8, 5, 4)
+    rates = {}
+    for gain in (0.2, 50.0):
+        actor = policy.SpikingActor(neuron={"name": "hh_textbook", "input_gain": gain}, obs_size=4, action_size=1,
+                                    action_low=[-3.0], action_high=[3.0], hidden=32)
+        with torch.no_grad():
+            rates[gain] = actor.layer(window.repeat_interleave(3, dim=1).transpose(0, 1)).mean(0)  # [8, 32]
+    assert rates[0.2].sum() == 0
+    assert rates[50.0].mean() > 0.01 and (rates[50.0].std(0) > 0).float().mean() > 0.5
+
+
 def test_non_finite_input_is_reported_with_advice():
     neuron = HHTextbook((2,))
     neuron.check_finite = True

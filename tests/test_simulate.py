@@ -59,13 +59,16 @@ def test_comparison_metrics_on_hand_made_trains():
     assert m["mean_isi_hh"] == pytest.approx(200)
     assert m["timing_error"] == pytest.approx((10 + 20 + 0) / 3 / 200)
     assert m["mean_isi_difference_ms"] == pytest.approx(-0.005)
+    assert m["max_onset_difference"] == 20 and m["max_onset_difference_ms"] == pytest.approx(0.02)
     unequal = spikes.compare(np.array([100, 300, 500]), np.array([100, 310]))
     assert unequal["mean_isi_difference"] is None and unequal["timing_error"] is None
     assert unequal["timing_error_first"] == pytest.approx((0 + 10) / 2 / 200)
+    assert unequal["max_onset_difference"] is None
     single = spikes.compare(np.array([7]), np.array([9]))
     assert single["timing_error"] is None and single["mean_isi_hh"] is None
     summary = spikes.summarise([m, unequal])
     assert summary["equal_counts"] == 1 and summary["spikes_hh"] == 6 and summary["spikes_lif"] == 5
+    assert summary["max_onset_difference"] == 20
 
 
 # -- the models --------------------------------------------------------------------------------------------------
@@ -138,6 +141,75 @@ def test_xor_tv_lif2hh_reproduces_the_hh_spikes():
     assert np.abs(r.arrays["v_hh"] - r.arrays["v_lif"]).max() < 1.0  # V_tv follows the HH membrane
 
 
+def _matlab_chain(name: str, duration: float) -> dict[str, np.ndarray]:
+    """simplified_simulation/main.m written out literally (scalar loops, the MATLAB index arithmetic, MATLAB's own
+    rate expressions, ``integral`` by adaptive quadrature), for ``duration`` ms instead of 80."""
+    quad = pytest.importorskip("scipy.integrate").quad
+    f = 8.5
+    x1 = {"const": lambda t: 9 + 0 * t, "sine": lambda t: 11.5 - 19 * math.sin(1.2 * t),
+          "square": lambda t: 9 - 15.5 * math.copysign(1.0, math.fmod(math.floor(t), f) - (f - 1) / 2 - 0.001),
+          "sawtooth": lambda t: 6.5 + 11 / f * abs(t - math.floor(t / f) * f + f / 2),
+          "triangle": lambda t: 7 + 7 / f * abs(t - math.floor(t / f) * f - f / 2)}[name]
+
+    def hh_model(u, m, n, h, i_ext, dt):  # hh_model.m, rest-at-0 convention
+        an = 0.01 * ((-10 + u) / (1 - math.exp(-(-10 + u) / 10)))
+        am = 0.1 * ((-25 + u) / (1 - math.exp(-(-25 + u) / 10)))
+        ah, bn, bm = 0.07 * math.exp(-u / 20), 0.125 * math.exp(-u / 80), 4 * math.exp(-u / 18)
+        bh = 1 / (1 + math.exp(-(-30 + u) / 10))
+        i_mem = 36 * n**4 * (u + 12) + 120 * m**3 * h * (u - 115) + 0.3 * (u - 10.613)
+        return (u + (-i_mem + i_ext) * dt, m + (am * (1 - m) - bm * m) * dt, n + (an * (1 - n) - bn * n) * dt,
+                h + (ah * (1 - h) - bh * h) * dt)
+
+    def lif(u, i_ext):  # lif_simplified.m with dt = 1, C = 1, U_rest = 0
+        return u + (-u * (1 - 0.9) + i_ext) * 1.0
+
+    dt1, w, th = 0.001, 1e5, 70.0
+    fine, coarse = int(round(duration / dt1)), int(round(duration))
+    out = {k: np.zeros(fine, bool) for k in ("hh1", "hh2", "lif1", "lif2")}
+    hh1 = hh2 = (0.0, 0.0489, 0.6446, 0.1341)  # u, m, n, h
+    for i in range(2, fine + 2):
+        hh1 = hh_model(*hh1, x1((i - 1) * dt1), dt1)
+        spike_hh = hh1[0] > th
+        out["hh1"][i - 2] = spike_hh
+        hh2 = hh_model(*hh2, spike_hh * w * dt1, dt1)
+        out["hh2"][i - 2] = hh2[0] > th
+    a, b = [0.0] * 4, [0.0] * 4
+    for i in range(2, coarse + 2):
+        x = quad(x1, i - 2, i - 1, limit=200)[0]
+        a[:3] = [lif(u, x) for u in a[:3]]
+        a[3] = lif(a[3], sum(a[:3]))
+        above = [u > th for u in a]
+        block = slice((i - 2) * 1000, (i - 1) * 1000)
+        if all(above):
+            out["lif1"][block], a = True, [0.0] * 4
+        b[:3] = [lif(u, w * 1.0 * above[k] + above[3]) for k, u in enumerate(b[:3])]
+        b[3] = lif(b[3], sum(b[:3]))
+        if all(u > th for u in b):
+            out["lif2"][block], b = True, [0.0] * 4
+    return out
+
+
+def test_chain_equals_the_matlab_code_written_out_literally():
+    """All four spike trains of every waveform, sample for sample, over 16 ms."""
+    r = experiments.run_chain(list(waveforms.WAVEFORMS), duration=16.0)
+    for c, name in enumerate(waveforms.WAVEFORMS):
+        ref = _matlab_chain(name, 16.0)
+        for key in ("hh1", "hh2", "lif1", "lif2"):
+            assert np.array_equal(r.arrays[f"spike_{key}"][:, c], ref[key]), (name, key)
+        assert ref["hh2"].any() and ref["lif2"].any(), name
+
+
+def test_xor_truth_table_from_rest():
+    """Started at rest, the output neuron is silent for (0, 0) and (40, 40) and fires for (0, 40) and (40, 0), in
+    both models (for (0, 40) by rebound from the inhibition)."""
+    rest = command._hh_init("rest", "xor")
+    r = experiments.run_xor([[0.0, 0.0], [0.0, 40.0], [40.0, 0.0], [40.0, 40.0]], duration=12.0, hh_init=rest)
+    counts = [(c["neuron2"]["spikes_hh"], c["neuron2"]["spikes_lif"]) for c in r.metrics["cases"]]
+    assert counts[0] == counts[3] == (0, 0)
+    assert counts[1][0] == counts[1][1] >= 1 and counts[2][0] == counts[2][1] >= 1
+    assert all(c["output_level_agreement"] > 0.999 for c in r.metrics["cases"])
+
+
 def test_chain_metrics_structure_for_all_waveforms():
     r = experiments.run_chain(list(waveforms.WAVEFORMS), duration=10.0)
     assert set(r.metrics["results"]) == set(waveforms.WAVEFORMS)
@@ -207,7 +279,8 @@ def test_presets_compose_with_the_matlab_constants():
     (["experiment=suppfig2_fc", "simulate.fc.weights=/nonexistent/weight.mat"], "no such file"),
     (["experiment=suppfig2_fc", "simulate.fc.image=digit.jpg"], "expected a .png, .npy or .npz image"),
     (["experiment=suppfig2_xor", "simulate.xor.cases=[[40]]"], "simulate.xor.cases"),
-    (["experiment=fig5b"], "was a preset of another command chosen?"),
+    (["experiment=fig5b"], "experiment=fig5b is a preset of 'hhlif flops'"),
+    (["experiment=fig3d", "simulate.plot_dpi=0"], "simulate.plot_dpi=0 is not allowed"),
 ])
 def test_bad_simulate_config_exits_2_and_writes_nothing(tmp_path, monkeypatch, capsys, args, message):
     monkeypatch.chdir(tmp_path)
@@ -239,6 +312,7 @@ def test_each_preset_writes_plot_metrics_and_traces(tmp_path):
             assert "t_ms" in traces.files and "trace_t_ms" in traces.files
     chain = json.loads((runs["chain"] / "metrics.json").read_text())
     assert set(chain["results"]) == set(waveforms.WAVEFORMS) and chain["duration_ms"] == 2.0
+    assert chain["preset"] == "fig3d" and chain["hh_init"] == "matlab"
     assert "spikes_hh" in chain["results"]["square"]["neuron2"]
     fc = json.loads((runs["fc"] / "metrics.json").read_text())
     assert fc["layer2"]["summary"]["neurons"] == 10 and len(fc["layer1"]["neurons"]) == 128

@@ -36,7 +36,7 @@ PRESETS = ("fig3d", "suppfig2_fc", "suppfig2_xor")
 DEFAULT_DURATION = {"chain": 80.0, "fc": 40.0, "xor": 40.0}
 DEFAULT_THRESHOLD = {"chain": 70.0, "fc": -40.0, "xor": -40.0}
 HH_INITS = ("matlab", "rest")
-ROOT_KEYS = {"seed", "simulate"}
+ROOT_KEYS = {"seed", "simulate", "preset"}  # preset: {name, command} of an experiment=... file
 
 
 # -- configuration -----------------------------------------------------------------------------------------
@@ -75,6 +75,7 @@ def validate(cfg: DictConfig) -> None:
     require_positive("simulate.trace_stride", s.trace_stride, integer=True)
     if not isinstance(s.plot, bool):
         raise bad_value("simulate.plot", s.plot, "true or false")
+    require_positive("simulate.plot_dpi", s.plot_dpi, integer=True)
     {"chain": _check_chain, "fc": _check_fc, "xor": _check_xor}[s.circuit](cfg, duration)
 
 
@@ -196,13 +197,14 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     start = time.perf_counter()
     result, inputs = simulate(cfg)
     seconds = time.perf_counter() - start
-    metrics = {**result.metrics, "hh_init": cfg.simulate.hh_init, "inputs": inputs,
+    preset = OmegaConf.select(cfg, "preset.name")
+    metrics = {**result.metrics, "preset": preset, "hh_init": cfg.simulate.hh_init, "inputs": inputs,
                "seconds": round(seconds, 3), "config": OmegaConf.to_container(cfg.simulate, resolve=True)}
     write_json_atomic(run_dir / "metrics.json", metrics)
     np.savez_compressed(run_dir / "traces.npz", **result.arrays)
     written = [run_dir / "metrics.json", run_dir / "traces.npz"]
     if cfg.simulate.plot:
-        written.append(plot(result, run_dir / f"{result.kind}.png"))
+        written.append(plot(result, run_dir / f"{result.kind}.png", dpi=int(cfg.simulate.plot_dpi)))
     print(format_summary(metrics), flush=True)
     log.info("simulated in %.1f s; wrote %s", seconds, ", ".join(str(p) for p in written))
     return metrics
@@ -213,23 +215,32 @@ def format_summary(m: dict[str, Any]) -> str:
 
     def line(label: str, r: dict[str, Any]) -> str:
         text = f"  {label:<24} spikes HH {r['spikes_hh']:>4}  LIF {r['spikes_lif']:>4}"
-        if r.get("mean_isi_difference") is not None:
-            text += f"  mean ISI diff {r['mean_isi_difference']:+.1f} samples"
+        if not r["equal_counts"]:
+            return text + "  (counts differ)"
+        if r.get("mean_isi_difference_ms") is not None:
+            text += f"  mean ISI diff {r['mean_isi_difference_ms']:+.3f} ms"
         if r.get("timing_error") is not None:
             text += f"  timing error {r['timing_error']:.4f}"
+        if r.get("max_onset_difference_ms") is not None:
+            text += f"  max |dt| {r['max_onset_difference_ms']:.3f} ms"
         return text
 
     if m["experiment"] == "chain":
-        lines = [f"Fig. 3d chain, {m['duration_ms']:g} ms (output neuron; samples of {m['dt_hh_ms']:g} ms):"]
+        lines = [f"Fig. 3d chain, {m['duration_ms']:g} ms, output neuron 2 (HH vs s-LIF2HH):"]
         lines += [line(w, r["neuron2"]) for w, r in m["results"].items()]
     elif m["experiment"] == "fc":
         cur = m["layer1_current"]
         lines = [f"784-128-10 network, {m['duration_ms']:g} ms, layer-1 current {cur['min']:.1f}..{cur['max']:.1f}:"]
         for layer in ("layer1", "layer2"):
             s = m[layer]["summary"]
-            lines.append(f"  {layer}: {s['equal_counts']}/{s['neurons']} neurons with equal counts, spikes HH "
-                         f"{s['spikes_hh']} LIF {s['spikes_lif']}, level agreement {s['level_agreement']:.4f}")
+            text = (f"  {layer}: {s['equal_counts']}/{s['neurons']} neurons with equal counts, spikes HH "
+                    f"{s['spikes_hh']} LIF {s['spikes_lif']}, level agreement {s['level_agreement']:.4f}")
+            if s.get("timing_error") is not None:
+                text += f", timing error {s['timing_error']:.2g}"
+            if s.get("max_onset_difference") is not None:
+                text += f", max |dt| {s['max_onset_difference'] * m['dt_ms']:.3f} ms"
+            lines.append(text)
     else:
-        lines = [f"XOR motif, {m['duration_ms']:g} ms (output neuron 2):"]
+        lines = [f"XOR motif, {m['duration_ms']:g} ms, output neuron 2 (HH vs tv-LIF2HH):"]
         lines += [line(f"x1={c['x1']:g} x2={c['x2']:g}", c["neuron2"]) for c in m["cases"]]
     return "\n".join(lines)

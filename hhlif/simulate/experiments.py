@@ -191,7 +191,8 @@ def run_fc(w01: np.ndarray, w12: np.ndarray, image: np.ndarray, *, duration: flo
         layers["layer" + layer] = {"summary": {**spikes.summarise(per), "level_agreement": agree}, "neurons": per}
     metrics = {
         "experiment": "fc", "figure": "Supp. Fig. 2 (784-128-10 network)", "duration_ms": duration, "dt_ms": dt,
-        "threshold": threshold, "samples": samples, "sizes": [int(w01.shape[0]), hidden, outputs],
+        "threshold": threshold, "hh_init_vnmh": list(hh_init), "samples": samples,
+        "sizes": [int(w01.shape[0]), hidden, outputs],
         "layer1_current": {"min": float(current1.min()), "max": float(current1.max()),
                            "mean": float(current1.mean())},
         "metrics_unit": "samples (dt_ms each); *_ms keys in ms", **layers,
@@ -242,7 +243,7 @@ def run_xor(cases: Sequence[Sequence[float]], *, weight: float = 20.0, duration:
         entry["output_level_agreement"] = float((lvl_hh[:, 2, c] == lvl_tv[:, 2, c]).mean())
         results.append(entry)
     metrics = {"experiment": "xor", "figure": "Supp. Fig. 2 (XOR motif)", "duration_ms": duration, "dt_ms": dt,
-               "threshold": threshold, "weight": weight, "samples": samples,
+               "threshold": threshold, "weight": weight, "hh_init_vnmh": list(hh_init), "samples": samples,
                "metrics_unit": "samples (dt_ms each); *_ms keys in ms",
                "compared": "neuron2 is the output (MATLAB output1 vs output2)", "cases": results}
     arrays = {"t_ms": np.arange(samples) * dt, "trace_t_ms": np.arange(n_tr) * trace_stride * dt,
