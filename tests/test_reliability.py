@@ -278,6 +278,7 @@ def test_sac_sigkill_at_random_points_then_resume_gives_the_same_metrics(tmp_pat
     assert not list(tmp_path.rglob(".*.tmp"))
 
 
+@pytest.mark.slow
 def test_sac_sigterm_checkpoints_and_resumes_exactly(tmp_path, sac_reference):
     reference, _ = sac_reference
     err = sigterm_at(spawn(SAC, tmp_path, tmp_path), "steps  30%")  # a log line per 10 % of the steps
