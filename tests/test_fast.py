@@ -13,7 +13,7 @@ from hhlif.bench.reference import ReferenceFormulation
 from hhlif.errors import ConfigError
 from hhlif.neurons import HH, LIF, LIFHH
 from hhlif.neurons.base import Neuron, NonFiniteState
-from hhlif.neurons.fused import HHFunction, LIFFunction, LIFHHFunction, SpikeFn, hh_gating
+from hhlif.neurons.fused import HHFunction, LIFFunction, LIFHHFunction, SpikeFn, hh_forward, hh_gating
 from hhlif.trainers.classify import build_classifier
 
 SMALL = {  # small versions of the paper's models, and the options the fused backward must respect
@@ -78,11 +78,21 @@ def test_fused_gradients_equal_autograd_through_the_eager_loop(name):
             assert float((p.grad - q.grad).abs().max()) <= 1e-10 * max(scale, 1.0), key
 
 
-def test_fused_path_matches_the_per_step_reference_formulation():
-    model, _, x = _pair("LIF_hh_conv", torch.float64)
+@pytest.mark.parametrize("name", SMALL)
+def test_fast_path_gradients_equal_autograd_through_the_reference_formulation(name):
+    # the bench's reference (per-step projection of the repeated image, eager neuron steps, the authors' pooling
+    # and per-sub-map convolution): same logits, and autograd through it gives the fast path's gradients
+    model, _, x = _pair(name, torch.float64)
     reference = ReferenceFormulation(copy.deepcopy(model))
-    with torch.no_grad():
-        assert torch.allclose(model(x), reference(x), atol=1e-9)
+    weights = torch.randn(3, 2, 10, dtype=torch.float64)
+    out_fast, out_ref = model(x), reference(x)
+    assert torch.allclose(out_fast, out_ref, rtol=0, atol=1e-9)
+    (out_fast * weights).sum().backward()
+    (out_ref * weights).sum().backward()
+    for (key, p), q in zip(model.named_parameters(), reference.model.parameters(), strict=True):
+        assert (p.grad is None) == (q.grad is None), key
+        if p.grad is not None:
+            assert torch.allclose(p.grad, q.grad, rtol=1e-9, atol=1e-12), key
 
 
 # -- gradcheck on the fused functions, with a smooth stand-in for the spike ----------------------------------------
@@ -131,6 +141,29 @@ def test_hh_function_gradcheck(static, per_neuron_dt):
     fn = lambda c, gn, gk: HHFunction.apply(c, gn, gk, dt, static, 5, 2.0, _smooth(1.0), consts, False,  # noqa: E731
                                             True, None)
     assert torch.autograd.gradcheck(fn, (current, g_na, g_k))
+
+
+@pytest.mark.parametrize("options", [
+    {"learnable_rates": True},
+    {"learnable_rates": True, "rate_sharing": "last_axis"},
+    {"learnable_rates": True, "dt_spread": True},
+])
+@pytest.mark.parametrize("static", [True, False])
+def test_hh_window_gradcheck_through_the_gating_rates(options, static):
+    # the whole fused HH window (gating trajectories by autograd, membrane by the hand-written backward) against
+    # finite differences, in the current and in the six learnable rates
+    torch.manual_seed(0)
+    hh = HH((2, 3), threshold=1.0, dt=0.2, rate_scale=0.5, **options).double()
+    current = (3 * torch.randn(*((2, 2, 3) if static else (4, 2, 2, 3)), dtype=torch.float64)).requires_grad_()
+    spike = _smooth(1.0)
+    rates = hh.rates.detach().clone().requires_grad_()
+    del hh.rates  # a plain attribute below, so that gradcheck can vary it
+
+    def window(c, r):
+        hh.rates = r
+        return hh_forward(hh, c.unsqueeze(0).expand(4, *c.shape) if static else c, spike)
+
+    assert torch.autograd.gradcheck(window, (current, rates))
 
 
 def test_hh_gating_matches_the_eager_state():
@@ -189,7 +222,9 @@ def test_bench_cli_writes_every_field(tmp_path):
     out = tmp_path / "run"
     proc = run_cli(["bench", "bench.only=[LIF_fc,HH_fc]", "bench.batch=4", "bench.steps=2", "bench.warmup=1",
                     "bench.time_steps=3", "bench.epoch_batches=2", "bench.epoch_samples=6", "bench.peer_units=8",
-                    "bench.threads=1", f"hydra.run.dir={out}"], cwd=tmp_path, timeout=300)
+                    "bench.threads=1", "bench.sac.fill=40", "bench.sac.updates=2", "bench.sac.check_updates=2",
+                    'bench.sac.overrides=["task=inverted_pendulum","neuron=hh","network.hidden=8",'
+                    '"trainer.batch_size=8"]', f"hydra.run.dir={out}"], cwd=tmp_path, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "train fast ms" in proc.stdout and "HH_fc" in proc.stdout and "epoch (HH_fc" in proc.stdout
     result = json.loads((out / "bench.json").read_text())
@@ -205,6 +240,9 @@ def test_bench_cli_writes_every_field(tmp_path):
     epoch = result["epoch"]
     assert epoch["batches"] == 2 and epoch["samples"] == 6 and epoch["fast_s"] > 0 and epoch["reference_s"] > 0
     assert result["memory_method"] and result["threads"] == 1
+    sac = result["sac"]
+    assert sac["check"]["match"] and sac["fast_updates_per_s"] > 0 and sac["reference_updates_per_s"] > 0
+    assert sac["ratio"] == pytest.approx(sac["reference_ms"] / sac["fast_ms"]) and "SAC (" in proc.stdout
     try:
         import snntorch  # noqa: F401
     except ImportError:

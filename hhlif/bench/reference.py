@@ -10,11 +10,18 @@ be compared with the fast path's and its cost measured on identical parameters.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from hhlif.networks.conv import ConvNet
 from hhlif.networks.fc import FCNet
-from hhlif.networks.layers import avg_pool_maps
+
+
+def avg_pool_maps(spikes: torch.Tensor, k: int) -> torch.Tensor:
+    """The authors' pooling: ``F.avg_pool2d(·, 2)`` of ``[B, C, H, W]`` maps, each of k sub-maps separately."""
+    if k > 1:
+        return torch.stack([avg_pool_maps(m, 1) for m in spikes.unbind(-1)], -1)
+    return F.avg_pool2d(spikes, 2)
 
 
 def _blocks_last(current: torch.Tensor, k: int) -> torch.Tensor:

@@ -6,8 +6,12 @@ training runs it (static input projected once, neuron windows fused) and the ref
 built from the same weights; their spikes and logits are compared on one batch; a training step (forward +
 backward + Adam) and an evaluation forward of each are timed in turn (fast, reference, fast, ...) for
 ``bench.steps`` steps after ``bench.warmup``, and the medians and their ratio reported, with the peak memory of
-one step of each. Then one training epoch of ``bench.epoch_model`` with each formulation (batches interleaved,
-the cold first step included), and the peer comparison of the LIF layer with snnTorch's ``Leaky``.
+one step of each. The fast model runs with the trainer's finiteness guard (``trainer.check_finite``) as training
+runs it; the reference, like the authors' code, has none. Then one training epoch of ``bench.epoch_model`` with
+each formulation (batches interleaved, the cold first step included); the SAC update of ``bench.sac``
+(:mod:`hhlif.bench.sac`: the trainer's update against a reference-style agent, same results checked first);
+and the peer comparison of the LIF layer with snnTorch's ``Leaky`` (when installed: ``pip install 'hhlif[bench]'``).
+On a GPU (``device=cuda``, or ``auto`` with one) every timing is synchronised and memory is CUDA's peak.
 Outputs: the table on stdout, ``bench.json`` in the run directory.
 """
 
@@ -27,6 +31,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 from hhlif.bench import measure
 from hhlif.bench.peer import INSTALL_HINT, compare_leaky, snntorch_available
 from hhlif.bench.reference import ReferenceFormulation
+from hhlif.bench.sac import bench_sac
 from hhlif.config import compose
 from hhlif.errors import ConfigError, bad_value, require_positive, unknown_choice
 from hhlif.logger import write_json_atomic
@@ -35,7 +40,7 @@ from hhlif.neurons.fused import keep_freed_memory
 from hhlif.runtime import resolve_device, seed_everything
 
 CONFIG_NAME = "bench"
-SUMMARY = "time the fast path against the authors' computation order (train step, eval, epoch, snnTorch)"
+SUMMARY = "time the fast path against the authors' computation order (train step, eval, epoch, SAC, snnTorch)"
 log = logging.getLogger(__name__)
 
 PHASES = ("train", "eval")
@@ -78,6 +83,8 @@ def validate(cfg: DictConfig) -> None:
             raise unknown_choice("bench.only", key, keys)
     if opts.epoch_model is not None and opts.epoch_model not in keys:
         raise unknown_choice("bench.epoch_model", opts.epoch_model, keys)
+    if opts.sac is not None:
+        _sac_cfg(opts, cfg.seed, str(cfg.device))
     from hhlif.trainers.classify import build_classifier
 
     for item in _selected(opts, items):
@@ -128,6 +135,28 @@ def _model_cfg(item: Mapping[str, Any], time_steps: int | None) -> DictConfig:
 
 
 _COMPOSED: dict[tuple[str, ...], DictConfig] = {}
+SAC_KEYS = {"overrides", "fill", "updates", "check_updates", "target"}
+
+
+def _sac_cfg(opts: DictConfig, seed: int, device: str) -> DictConfig:
+    """The ``train`` config of the SAC row (``bench.sac``), checked: random actions while the memories fill."""
+    sac = opts.sac
+    if not isinstance(sac, (DictConfig, Mapping)) or set(sac.keys()) != SAC_KEYS:
+        raise ConfigError(f"bench.sac={sac!r} is not allowed: expected null or {{{', '.join(sorted(SAC_KEYS))}}}.")
+    for key in ("fill", "updates", "check_updates"):
+        require_positive(f"bench.sac.{key}", sac[key], integer=True)
+    require_positive("bench.sac.target", sac.target)
+    overrides = sac.overrides or []
+    if isinstance(overrides, str) or not all(isinstance(o, str) for o in overrides):
+        raise ConfigError(f"bench.sac.overrides={overrides!r}: expected a list of override strings.")
+    cfg = compose("train", [*overrides, f"seed={seed}", f"device={device}"], where="bench.sac")
+    if cfg.trainer.get("name") != "sac":
+        raise ConfigError(f"bench.sac.overrides={list(overrides)} do not select a SAC run "
+                          f"(trainer={cfg.trainer.name}); give a control task, e.g. task=inverted_pendulum.")
+    cfg.trainer.start_steps = int(sac.fill)
+    if cfg.trainer.batch_size >= sac.fill:
+        raise bad_value("bench.sac.fill", sac.fill, f"more than trainer.batch_size ({cfg.trainer.batch_size})")
+    return cfg
 
 
 # -- building ----------------------------------------------------------------------------------------------
@@ -138,6 +167,9 @@ def _build_pair(cfg: DictConfig, seed: int, device: torch.device):
     seed_everything(seed)
     fast = build_classifier(cfg).to(device)
     twin = copy.deepcopy(fast)
+    for module in fast.modules():
+        if isinstance(module, Neuron):  # the per-step finiteness guard, as the trainer runs the model
+            module.check_finite = bool(cfg.trainer.check_finite)
     for module in twin.modules():
         if isinstance(module, Neuron) and hasattr(module, "fused"):
             module.fused = False  # not used by the reference's step calls; explicit for anyone reusing it
@@ -145,8 +177,12 @@ def _build_pair(cfg: DictConfig, seed: int, device: torch.device):
 
 
 def _adam(model: torch.nn.Module, cfg: DictConfig) -> torch.optim.Optimizer:
+    """The trainer's optimiser (the same for both formulations): Adam with ``trainer.optimizer``'s settings
+    (``fused`` too, if the trainer's config has it)."""
     opt = cfg.trainer.optimizer
-    return torch.optim.Adam(model.parameters(), lr=opt.lr, betas=tuple(opt.betas), weight_decay=opt.weight_decay)
+    fused = {"fused": True} if opt.get("fused") else {}
+    return torch.optim.Adam(model.parameters(), lr=opt.lr, betas=tuple(opt.betas), weight_decay=opt.weight_decay,
+                            **fused)
 
 
 def _batch(cfg: DictConfig, batch: int, device: torch.device, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -166,7 +202,8 @@ def bench_model(item: Mapping[str, Any], opts: DictConfig, seed: int, device: to
     x, y = _batch(cfg, opts.batch, device, seed)
     record: dict[str, Any] = {"key": item["key"], "overrides": item["overrides"], "neuron": cfg.neuron.name,
                               "network": cfg.network.name, "time_steps": int(cfg.network.time_steps),
-                              "batch": int(opts.batch), "target_train_ratio": item["target"]}
+                              "batch": int(opts.batch), "target_train_ratio": item["target"],
+                              "check_finite": bool(cfg.trainer.check_finite)}
     if opts.check:
         reference.record = True
         record["check"] = measure.compare(fast, reference, x)
@@ -247,6 +284,15 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         item = next(i for i in items if i["key"] == opts.epoch_model)
         log.info("epoch comparison: %s, %d batches of %d", item["key"], opts.epoch_batches, opts.batch)
         epoch = bench_epoch(item, opts, cfg.seed, device)
+    sac = None
+    if opts.sac is not None:
+        log.info("SAC updates: SACTrainer vs the reference-style agent (%s)", " ".join(opts.sac.overrides))
+        sac = bench_sac(_sac_cfg(opts, cfg.seed, str(device)), run_dir, fill=int(opts.sac.fill),
+                        warmup=int(opts.warmup), steps=int(opts.sac.updates),
+                        check_updates=int(opts.sac.check_updates), seed=cfg.seed)
+        sac.update(target=float(opts.sac.target), target_met=sac["ratio"] >= opts.sac.target)
+        log.info("SAC: %.0f vs %.0f updates/s (%.1fx)", sac["fast_updates_per_s"], sac["reference_updates_per_s"],
+                 sac["ratio"])
     peer = None
     want_peer = str(opts.peer)
     if want_peer == "True" or (want_peer == "auto" and snntorch_available()):
@@ -265,7 +311,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "phases": list(opts.phases), "memory_method": MEMORY_METHOD, "keep_freed_memory": kept,
         "reference": "per-step projection of the repeated input, eager per-step neuron arithmetic "
                      "(hhlif.bench.reference), same weights",
-        "models": models, "epoch": epoch, "peer": peer,
+        "models": models, "epoch": epoch, "sac": sac, "peer": peer,
         "config": OmegaConf.to_container(opts, resolve=True),
     }
     print(format_table(result), flush=True)
@@ -323,6 +369,15 @@ def format_table(result: Mapping[str, Any]) -> str:
                      f"included): fast {epoch['fast_s']:.1f} s, reference {epoch['reference_s']:.1f} s, "
                      f"{epoch['ratio']:.1f}x (target ≥{epoch['target']:g}: "
                      f"{'met' if epoch['target_met'] else 'MISSED'})")
+    sac = result.get("sac")
+    if sac:
+        chk = sac["check"]
+        lines.append(f"SAC ({sac['task']}, {sac['neuron']} actor, batch {sac['batch']}, T {sac['time_steps']}): "
+                     f"SACTrainer {sac['fast_updates_per_s']:.0f} updates/s, reference-style agent "
+                     f"{sac['reference_updates_per_s']:.0f} updates/s, {sac['ratio']:.1f}x (target ≥{sac['target']:g}: "
+                     f"{'met' if sac['target_met'] else 'MISSED'}); after {chk['updates']} updates from the same "
+                     f"weights on the same batches, parameters {'same' if chk['match'] else 'DIFFER'} "
+                     f"(largest difference {max(chk['max_param_diff'].values()):.1e})")
     peer = result.get("peer")
     if peer:
         lines.append(f"peer (LIF {tuple(peer['shape'])}, forward + backward, reset detached as in snnTorch): hhlif "
