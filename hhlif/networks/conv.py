@@ -11,6 +11,7 @@ from torch import nn
 from hhlif.errors import ConfigError, require_positive
 from hhlif.networks.heads import MultiTaskHead
 from hhlif.networks.layers import SpikingConv2d, avg_pool_maps
+from hhlif.neurons.fused import avg_pool_2x2
 
 
 class ConvNet(nn.Module):
@@ -45,7 +46,7 @@ class ConvNet(nn.Module):
                                   classes=classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        s1 = avg_pool_maps(self.layer1(x, self.time_steps), self.layer1.neuron.outputs_per_unit)
+        s1 = avg_pool_2x2(self.layer1(x, self.time_steps), self.layer1.neuron.outputs_per_unit)  # spikes: exact
         s2 = self.layer2(s1)
         rate = avg_pool_maps(s2.mean(0), self.k_out)
         return self.head(rate.flatten(1))
