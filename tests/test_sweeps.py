@@ -185,3 +185,19 @@ def test_slurm_launcher_local_executor_runs_two_jobs_and_requeues_a_preempted_on
         for key in ("cost/total_s", "cost/peak_memory_mb", "meta"):
             m.pop(key, None)
     assert a == b  # pre-empted, requeued and continued: the same result as a straight run
+
+
+def test_a_figure_preset_then_report_gives_the_table_and_the_plot(tmp_path, monkeypatch, capsys):
+    """`hhlif train -m experiment=fig4c_fc profile=quick` then `hhlif report`, on tiny sizes."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HHLIF_DATA", str(tmp_path / "data"))
+    args = ["train", "-m", "experiment=fig4c_fc", "profile=quick", "task=multimnist", "model=lif,hh",
+            "task.limit_train=128", "task.limit_test=64", "trainer.max_epochs=1", "trainer.progress=never"]
+    assert main(args) == 0
+    (sweep,) = (tmp_path / "outputs" / "multirun" / "train").iterdir()
+    assert main(["report", str(sweep)]) == 0
+    table = (sweep / "report" / "report.md").read_text()
+    for key in ("LIF_fc", "HH_fc"):
+        row = next(line for line in table.splitlines() if line.startswith(f"| multimnist | {key} |"))
+        assert "| 1 | 1 |" in row  # one run, seed 1
+    assert (sweep / "report" / "accuracy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
