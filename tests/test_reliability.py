@@ -253,14 +253,16 @@ def test_sac_sigkill_at_random_points_then_resume_gives_the_same_metrics(tmp_pat
 
     rng = random.Random(5)
     kills = 0
-    for _ in range(4):
+    for percent in sorted(rng.sample(range(20, 100, 10), 4)):  # at a random moment after that log line
         proc = spawn(attempt_args(), tmp_path, tmp_path)
-        time.sleep(rng.uniform(4.0, 8.0))  # start-up ~3 s, then ~100 steps/s
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            kills += 1
+        for line in proc.stdout:
+            if f"steps {percent:3d}%" in line:
+                time.sleep(rng.uniform(0.0, 0.4))
+                proc.send_signal(signal.SIGKILL)
+                kills += 1
+                break
         proc.communicate()
-    assert kills >= 2
+    assert kills == 4
     final = run_cli(attempt_args(), cwd=tmp_path, env={"OMP_NUM_THREADS": "1"})
     assert final.returncode == 0, final.stderr
     (run,) = sac_runs(tmp_path)
