@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any
 
 from omegaconf import DictConfig, open_dict
 
@@ -50,3 +52,16 @@ def compose(config_name: str, overrides: list[str], *, where: str = "", with_hyd
         with open_dict(cfg):
             cfg.pop("hydra", None)
     return cfg
+
+
+def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """``{'a': {'b': 1}, 'c': [1, 2]}`` → ``{'a.b': 1, 'c': (1, 2)}`` (lists become tuples: hashable)."""
+    if isinstance(tree, Mapping):
+        out: dict[str, Any] = {}
+        for key, value in tree.items():
+            out.update(flatten(value, f"{prefix}{key}."))
+        return out
+    if isinstance(tree, (list, tuple)):
+        return {prefix[:-1]: tuple(v if v is None or isinstance(v, (str, int, float, bool)) else str(v)
+                                   for v in tree)}
+    return {prefix[:-1]: tree}

@@ -15,6 +15,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from hhlif.config import flatten
 from hhlif.errors import ConfigError
 
 #: keys a resumed run may set differently from the run it continues
@@ -70,15 +71,6 @@ def run_dir_of(path: Path) -> Path:
                       "in a run's checkpoints/ folder; nothing to resume there.")
 
 
-def _flat(cfg: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(cfg, dict):
-        out: dict[str, Any] = {}
-        for k, v in cfg.items():
-            out.update(_flat(v, f"{prefix}{k}."))
-        return out
-    return {prefix[:-1]: cfg}
-
-
 def config_of(run_dir: Path) -> dict[str, Any]:
     """The configuration saved with the run in ``run_dir``."""
     saved = run_dir / ".hydra" / "config.yaml"
@@ -89,7 +81,7 @@ def config_of(run_dir: Path) -> dict[str, Any]:
 
 def check_compatible(saved: dict[str, Any], current: dict[str, Any], where: Path) -> None:
     """Raise ConfigError if ``current`` differs from the ``saved`` config outside :data:`MAY_CHANGE`."""
-    saved, current = _flat(saved), _flat(current)
+    saved, current = flatten(saved), flatten(current)
     changed = sorted((k for k in set(saved) | set(current)
                       if saved.get(k, "<absent>") != current.get(k, "<absent>")
                       and not any(k == m or k.startswith(m + ".") for m in MAY_CHANGE)),

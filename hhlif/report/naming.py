@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from hhlif.config import flatten
+
 NEURON_LABELS = {"lif": "LIF", "hh": "HH", "lif_hh": "LIF_hh", "hh_textbook": "HH_textbook", "binary": "ANN"}
 BINARY_LABELS = {"fc": "ANN", "conv": "CNN"}
 NETWORK_ORDER = ("fc", "conv", "policy", "vib")
@@ -41,19 +43,6 @@ def model_order(cfg: Mapping[str, Any]) -> tuple:
     width = _get(cfg, "network.width_factor")
     return (_index(NETWORK_ORDER, network), str(network), _index(NEURON_ORDER, neuron), str(neuron),
             width if isinstance(width, (int, float)) else 0)
-
-
-def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
-    """``{'a': {'b': 1}, 'c': [1, 2]}`` → ``{'a.b': 1, 'c': (1, 2)}`` (lists become tuples: hashable)."""
-    if isinstance(tree, Mapping):
-        out: dict[str, Any] = {}
-        for key, value in tree.items():
-            out.update(flatten(value, f"{prefix}{key}."))
-        return out
-    if isinstance(tree, (list, tuple)):
-        return {prefix[:-1]: tuple(v if v is None or isinstance(v, (str, int, float, bool)) else str(v)
-                                   for v in tree)}
-    return {prefix[:-1]: tree}
 
 
 def is_run_only(key: str) -> bool:

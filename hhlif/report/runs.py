@@ -34,8 +34,9 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from hhlif.config import flatten
 from hhlif.logger import FAILURE_FILE
-from hhlif.report.naming import flatten, is_run_only, model_key, model_order
+from hhlif.report.naming import is_run_only, model_key, model_order
 
 log = logging.getLogger(__name__)
 OK, FAILED, INCOMPLETE = "ok", "failed", "incomplete"
