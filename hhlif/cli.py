@@ -224,7 +224,7 @@ def _run_hydra(name: str, command: ModuleType, argv: list[str]) -> int:
                     log.info("job %d already finished in %s: skipped", hc.job.num, run_dir)
                     return _objective(cfg, finished)
                 cfg = _continue_requeued(cfg, run_dir)
-            result = command.run(cfg, run_dir)
+            objective = _objective(cfg, command.run(cfg, run_dir))
         except Interrupted as error:
             _mark_failed(name, run_dir, error, error.exit_code)
             report(name, error)
@@ -241,7 +241,7 @@ def _run_hydra(name: str, command: ModuleType, argv: list[str]) -> int:
             _mark_failed(name, run_dir, error, 1)
             raise
         clear_failure(run_dir)  # an earlier attempt of this run (resume=true) may have failed
-        return _objective(cfg, result)
+        return objective
 
     saved = sys.argv
     sys.argv = [f"hhlif-{name}", *argv]
