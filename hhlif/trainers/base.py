@@ -25,14 +25,24 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from hhlif.checkpoint import load_checkpoint, save_checkpoint
-from hhlif.errors import Interrupted, RunError
+from hhlif.errors import Interrupted, RunError, bad_value, unknown_choice
 from hhlif.neurons.base import Neuron, NonFiniteState
 from hhlif.resume import CHECKPOINT, check_compatible
 from hhlif.runtime import GracefulStop, resolve_device
 
 log = logging.getLogger(__name__)
 ON_NONFINITE = ("stop", "skip")
-PROGRESS = ("auto", "always", "never")  # trainer.progress: bars on a terminal (auto), always, never
+PROGRESS = {"auto": None, "always": False, "never": True}  # trainer.progress → tqdm's `disable` (None: a terminal)
+
+
+def validate_loop(t: DictConfig) -> None:
+    """Check the options every trainer's loop reads: ``trainer.progress``, ``check_finite``, ``on_nonfinite``."""
+    if t.progress not in PROGRESS:
+        raise unknown_choice("trainer.progress", t.progress, list(PROGRESS))
+    if not isinstance(t.check_finite, bool):
+        raise bad_value("trainer.check_finite", t.check_finite, "true or false")
+    if t.on_nonfinite not in ON_NONFINITE:
+        raise unknown_choice("trainer.on_nonfinite", t.on_nonfinite, ON_NONFINITE)
 
 
 class Trainer:

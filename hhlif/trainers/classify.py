@@ -42,7 +42,7 @@ from hhlif.resume import wants_resume
 from hhlif.runtime import seed_everything
 from hhlif.tasks.batches import ImageBatches, Noise
 from hhlif.tasks.multitask import DATASETS, load_multitask
-from hhlif.trainers.base import ON_NONFINITE, PROGRESS, Trainer
+from hhlif.trainers.base import PROGRESS, Trainer, validate_loop
 
 log = logging.getLogger(__name__)
 NOISE_MODES = ("fixed", "per_sample")
@@ -85,10 +85,7 @@ def validate_run(cfg: DictConfig) -> None:
         raise bad_value("trainer.optimizer.weight_decay", t.optimizer.weight_decay, "a number ≥ 0")
     for i, b in enumerate(t.optimizer.betas):
         require_in_range(f"trainer.optimizer.betas[{i}]", b, 0.0, 0.999999)
-    if t.on_nonfinite not in ON_NONFINITE:
-        raise unknown_choice("trainer.on_nonfinite", t.on_nonfinite, ON_NONFINITE)
-    if t.progress not in PROGRESS:
-        raise unknown_choice("trainer.progress", t.progress, PROGRESS)
+    validate_loop(t)
     for key in ("limit_train", "limit_test"):
         if task[key] is not None:
             require_positive(f"task.{key}", task[key], integer=True)
@@ -189,7 +186,7 @@ class ClassifyTrainer(Trainer):
     # -- loops ---------------------------------------------------------------------------------------
     def _progress(self, batches, desc: str, start: int = 0):
         mode = self.cfg.trainer.progress
-        disable = {"auto": None, "always": False, "never": True}[mode]
+        disable = PROGRESS[mode]
         return tqdm(batches.iterate(start), desc=desc, disable=disable, leave=False, dynamic_ncols=True,
                     unit="batch", total=len(batches), initial=start)
 

@@ -36,7 +36,7 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from hhlif.checkpoint import rng_state, set_rng_state
-from hhlif.errors import ConfigError, RunError, bad_value, require_in_range, require_positive, unknown_choice
+from hhlif.errors import ConfigError, RunError, bad_value, require_in_range, require_positive
 from hhlif.logger import build_logger
 from hhlif.metrics.cost import count_flops, energy_nj, peak_memory_mb, synops_per_sample
 from hhlif.metrics.spikes import SpikeMonitor
@@ -46,7 +46,7 @@ from hhlif.neurons.base import NonFiniteState
 from hhlif.resume import wants_resume
 from hhlif.runtime import seed_everything
 from hhlif.tasks.pendulum import ENV_NAMES, ControlTask, EnvSpec, check_task
-from hhlif.trainers.base import ON_NONFINITE, PROGRESS, Trainer
+from hhlif.trainers.base import PROGRESS, Trainer, validate_loop
 from hhlif.trainers.replay import ReplayBuffer
 
 log = logging.getLogger(__name__)
@@ -80,12 +80,7 @@ def validate(cfg: DictConfig) -> EnvSpec:
     if t.target_entropy is not None and (isinstance(t.target_entropy, bool)
                                          or not isinstance(t.target_entropy, (int, float))):
         raise bad_value("trainer.target_entropy", t.target_entropy, "a number or null (null = −action size)")
-    if t.progress not in PROGRESS:
-        raise unknown_choice("trainer.progress", t.progress, PROGRESS)
-    if not isinstance(t.check_finite, bool):
-        raise bad_value("trainer.check_finite", t.check_finite, "true or false")
-    if t.on_nonfinite not in ON_NONFINITE:
-        raise unknown_choice("trainer.on_nonfinite", t.on_nonfinite, ON_NONFINITE)
+    validate_loop(t)
     spec = check_task(task)
     if task.pre_agent is not None:
         load_pre_agent(task.pre_agent, spec)
@@ -390,7 +385,7 @@ class SACTrainer(Trainer):
             return json.loads((self.run_dir / "metrics.json").read_text())
         self.logger = build_logger(self.cfg, self.run_dir, purge_step=self.steps + 1 if self.steps else None)
         self._announce()
-        disable = {"auto": None, "always": False, "never": True}[t.progress]
+        disable = PROGRESS[t.progress]
         bar = tqdm(total=t.total_steps, initial=self.steps, desc="steps", disable=disable, dynamic_ncols=True,
                    unit="step")
         every = max(1, t.total_steps // 10)  # without a progress bar (not a terminal): a log line per 10 %
