@@ -63,6 +63,8 @@ def test_cfg_job_prints_resolved_paper_constants(cli):
     (["+neuron.tau=3"], "neuron.tau is not a parameter of neuron 'hh'"),
     (["task.noise.mode=gaussian"], "task.noise.mode='gaussian' is not a known choice"),
     (["device=cuda:7"], "device='cuda:7'"),
+    (["trainer.optimizer.fused=sometimes"], "trainer.optimizer.fused='sometimes' is not allowed: expected true"),
+    (["task=inverted_pendulum", "trainer.fused_adam=1"], "trainer.fused_adam=1 is not allowed: expected true or false"),
     (["-m", "neuron=hh,izh"], "neuron='izh' is not a known choice"),
 ])
 def test_bad_config_exits_2_without_traceback_or_output(tmp_path, monkeypatch, capsys, args, message):

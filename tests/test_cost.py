@@ -24,18 +24,20 @@ def measured_forward(model, batch=4):
 def test_measured_flops_reconcile_exactly_with_the_paper_count(neuron, ours_per_step):
     """measured = paper − (T−1)·synapse (projected once, not T times) + one ADD per output of each Linear
     (PyTorch counts a multiply-accumulate as 2 FLOPs, the paper in·out MUL + (in−1)·out ADD) + the task heads
-    (not counted by the paper) + the mean over T + the difference in neuron arithmetic per unit and step."""
+    (not counted by the paper) + the mean over T (a sum, one op per input value, then one division per unit)
+    + the difference in neuron arithmetic per unit and step."""
     model = build_classifier(compose_config([f"neuron={neuron}", "network=fc", "neuron.fused=false"]))
     paper = count_model(model)
     T, units = 15, 512
     synapse_per_use = 1296 * 512 + 1295 * 512
     paper_ops_per_step = sum(model.layer.neuron.ops_per_step)
     heads = 2 * (2 * 50 * 10)
-    expected = (paper.add + paper.mul - (T - 1) * synapse_per_use + 512 + 50 + heads + units * T
+    expected = (paper.add + paper.mul - (T - 1) * synapse_per_use + 512 + 50 + heads + units * T + units
                 + (ours_per_step - paper_ops_per_step) * units * T)
     got = measured_forward(model)
     assert got["total"] == expected
-    assert got["elementwise"] == (ours_per_step + 1) * units * T  # neuron arithmetic + the temporal mean
+    # neuron arithmetic + the temporal mean (a sum over T, then one division per unit)
+    assert got["elementwise"] == (ours_per_step + 1) * units * T + units
     assert got["total"] < 0.1 * (paper.add + paper.mul)  # the fast path skips 14 of 15 projections
 
 
@@ -43,7 +45,7 @@ def test_hh_gating_maths_is_counted():
     hh = measured_forward(build_classifier(compose_config(["neuron=hh", "neuron.fused=false"])))
     lif = measured_forward(build_classifier(compose_config(["neuron=lif", "neuron.fused=false"])))
     assert hh["matmul_conv"] == lif["matmul_conv"]
-    assert hh["elementwise"] == 37 * 512 * 15 and lif["elementwise"] == 7 * 512 * 15
+    assert hh["elementwise"] == 37 * 512 * 15 + 512 and lif["elementwise"] == 7 * 512 * 15 + 512
 
 
 @pytest.mark.parametrize("neuron", ["lif", "hh", "lif_hh"])
@@ -115,5 +117,5 @@ def test_actor_cost_quantities_by_hand():
     # projection 2·4·128·15, two 3-layer branches 2·(2·128·128 + 2·128·128 + 2·128·1), LIF 6 + mean 1 per unit-step
     # (plus the clamp of log σ: 1)
     assert flops["matmul_conv"] == 2 * 4 * 128 * 15 + 2 * (2 * 128 * 128 * 2 + 2 * 128)
-    # LIF 6 + temporal mean 1 per unit and step, ReLU 2 × 128 per branch, the clamp of log σ
-    assert flops["elementwise"] == 7 * 128 * 15 + 2 * 2 * 128 + 1
+    # LIF 6 + temporal mean 1 per unit and step (+ its division per unit), ReLU 2 × 128 per branch, the clamp of log σ
+    assert flops["elementwise"] == 7 * 128 * 15 + 128 + 2 * 2 * 128 + 1

@@ -309,17 +309,18 @@ def trainer_measures(overrides: list[str]) -> dict[str, float]:
 def test_actor_count_agrees_with_what_the_sac_trainer_measures(neuron):
     """measured = paper count + T·units·k_in (PyTorch counts a multiply-accumulate as 2 FLOPs: 2·in·out per
     Linear use against the paper's in·out + (in − 1)·out, one more per output) + 2·(2H + A) (the same for the six
-    branch layers) + F·T (the temporal mean) + 4H (the four ReLUs) + A (the clamp of log σ) + the difference
-    between hhlif's neuron arithmetic and the paper's tally, per unit and step."""
+    branch layers) + F·T + F (the temporal mean: a sum, then one division per feature) + 4H (the four ReLUs)
+    + A (the clamp of log σ) + the difference between hhlif's neuron arithmetic and the paper's tally, per unit
+    and step."""
     k_in, k_out, (n_mul, n_add) = ACTOR_NEURONS[neuron]
     hidden, features, units, steps, actions = UNITS, UNITS * k_out, UNITS, STEPS, ACTIONS
     add, mul = actor_by_hand(neuron)
     eager = EAGER_OPS_PER_UNIT_STEP[neuron]
-    explained = (steps * units * k_in + 2 * (2 * hidden + actions) + features * steps + 4 * hidden + actions
+    explained = (steps * units * k_in + 2 * (2 * hidden + actions) + features * (steps + 1) + 4 * hidden + actions
                  + (eager - n_mul - n_add) * units * steps)
     measured = trainer_measures([f"neuron={neuron}"] + (["neuron.fused=false"] if neuron != "binary" else []))
     assert measured["cost/flops_actor_forward"] == add + mul + explained
-    hand_total = {"lif": 1297, "hh": 2737, "lif_hh": 4177, "binary": 1153}[neuron]
+    hand_total = {"lif": 1305, "hh": 2745, "lif_hh": 4209, "binary": 1161}[neuron]
     assert measured["cost/flops_actor_forward"] == hand_total
     # PyTorch's own part: every product of the synapse (each of the T steps) and the branches, 2 FLOPs per MAC
     matmul = 2 * (steps * OBS * units * k_in + 2 * (features * hidden + hidden * hidden + hidden * actions))

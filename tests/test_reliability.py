@@ -200,6 +200,29 @@ def test_resume_with_a_changed_config_is_refused(tmp_path, data_root):
     assert snapshot(run) == before
 
 
+def test_optimizer_state_loads_across_fused_and_keeps_the_resumed_runs_choice():
+    """A checkpoint's Adam state continues under either implementation: trainer.optimizer.fused may change on
+    resume, and the state (step, moments) is the saved one."""
+    from hhlif.trainers.base import adam, load_optimizer
+
+    torch.manual_seed(0)
+    w = torch.nn.Parameter(torch.randn(5, 3))
+    plain = adam([w], lr=0.1, fused=False)
+    for _ in range(3):
+        plain.zero_grad()
+        (w**2).sum().backward()
+        plain.step()
+    saved = plain.state_dict()
+    fused = adam([torch.nn.Parameter(w.detach().clone())], lr=0.1, fused=True)
+    load_optimizer(fused, saved)
+    assert fused.param_groups[0]["fused"] is True and fused.param_groups[0]["lr"] == 0.1
+    state = fused.state[fused.param_groups[0]["params"][0]]
+    assert float(state["step"]) == 3.0 and torch.equal(state["exp_avg"], plain.state[w]["exp_avg"])
+    back = adam([torch.nn.Parameter(w.detach().clone())], lr=0.1, fused=False)
+    load_optimizer(back, fused.state_dict())
+    assert back.param_groups[0]["fused"] is False
+
+
 def test_checkpoint_of_another_model_is_refused(tmp_path, data_root):
     lif, args, env = earlier_run(tmp_path, data_root, "lif")
     hh, _, _ = earlier_run(tmp_path, data_root, "hh")

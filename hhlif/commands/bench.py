@@ -38,6 +38,7 @@ from hhlif.logger import write_json_atomic
 from hhlif.neurons.base import Neuron
 from hhlif.neurons.fused import keep_freed_memory
 from hhlif.runtime import resolve_device, seed_everything
+from hhlif.trainers.base import adam
 
 CONFIG_NAME = "bench"
 SUMMARY = "time the fast path against the authors' computation order (train step, eval, epoch, SAC, snnTorch)"
@@ -176,13 +177,12 @@ def _build_pair(cfg: DictConfig, seed: int, device: torch.device):
     return fast, ReferenceFormulation(twin)
 
 
-def _adam(model: torch.nn.Module, cfg: DictConfig) -> torch.optim.Optimizer:
-    """The trainer's optimiser (the same for both formulations): Adam with ``trainer.optimizer``'s settings
-    (``fused`` too, if the trainer's config has it)."""
+def _adam(model: torch.nn.Module, cfg: DictConfig, fused: bool) -> torch.optim.Optimizer:
+    """Adam with ``trainer.optimizer``'s settings: fused as training runs it (``trainer.optimizer.fused``), or
+    PyTorch's default implementation as the authors' code runs it."""
     opt = cfg.trainer.optimizer
-    fused = {"fused": True} if opt.get("fused") else {}
-    return torch.optim.Adam(model.parameters(), lr=opt.lr, betas=tuple(opt.betas), weight_decay=opt.weight_decay,
-                            **fused)
+    return adam(model.parameters(), lr=opt.lr, betas=tuple(opt.betas), weight_decay=opt.weight_decay,
+                fused=fused and opt.fused)
 
 
 def _batch(cfg: DictConfig, batch: int, device: torch.device, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -208,7 +208,7 @@ def bench_model(item: Mapping[str, Any], opts: DictConfig, seed: int, device: to
         reference.record = True
         record["check"] = measure.compare(fast, reference, x)
         reference.record = False
-    steps = {"fast": (fast, _adam(fast, cfg)), "reference": (reference, _adam(reference, cfg))}
+    steps = {"fast": (fast, _adam(fast, cfg, True)), "reference": (reference, _adam(reference, cfg, False))}
     for phase in opts.phases:
         if phase == "train":
             fns = {name: measure.train_step(m, o, x, y) for name, (m, o) in steps.items()}
@@ -236,7 +236,7 @@ def bench_epoch(item: Mapping[str, Any], opts: DictConfig, seed: int, device: to
     pool_x, pool_y = _batch(cfg, min(int(opts.epoch_samples), 4 * int(opts.batch)), device, seed + 1)
     batch, samples, batches = int(opts.batch), int(opts.epoch_samples), int(opts.epoch_batches)
     totals = {"fast": 0.0, "reference": 0.0}
-    optimizers = {"fast": _adam(fast, cfg), "reference": _adam(reference, cfg)}
+    optimizers = {"fast": _adam(fast, cfg, True), "reference": _adam(reference, cfg, False)}
     models = {"fast": fast, "reference": reference}
     seen = 0
     for i in range(batches):

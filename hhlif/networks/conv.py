@@ -10,7 +10,7 @@ from torch import nn
 
 from hhlif.errors import ConfigError, require_positive
 from hhlif.networks.heads import MultiTaskHead
-from hhlif.networks.layers import SpikingConv2d, avg_pool_maps
+from hhlif.networks.layers import SpikingConv2d, avg_pool_maps, firing_rate
 from hhlif.neurons.fused import avg_pool_2x2
 
 
@@ -48,7 +48,7 @@ class ConvNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         s1 = avg_pool_2x2(self.layer1(x, self.time_steps), self.layer1.neuron.outputs_per_unit)  # spikes: exact
         s2 = self.layer2(s1)
-        rate = avg_pool_maps(s2.mean(0), self.k_out)
+        rate = avg_pool_maps(firing_rate(s2), self.k_out)
         return self.head(rate.flatten(1))
 
     def spike_fanout(self) -> dict[str, int]:

@@ -10,7 +10,7 @@ from torch import nn
 
 from hhlif.errors import require_positive
 from hhlif.networks.heads import MultiTaskHead
-from hhlif.networks.layers import SpikingLinear
+from hhlif.networks.layers import SpikingLinear, firing_rate
 
 
 class FCNet(nn.Module):
@@ -38,7 +38,7 @@ class FCNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         spikes = self.layer(x.flatten(1), self.time_steps)
-        return self.head(spikes.mean(0))
+        return self.head(firing_rate(spikes))
 
     def spike_fanout(self) -> dict[str, int]:
         """Synapses one spike of each spiking layer reaches (read by the SynOps count)."""

@@ -36,6 +36,12 @@ def _over_time(fn, x: torch.Tensor, steps: int | None) -> torch.Tensor:
     return y.reshape(t, b, *y.shape[1:])
 
 
+def firing_rate(spikes: torch.Tensor) -> torch.Tensor:
+    """The mean of ``[T, B, ...]`` spikes over T, bitwise ``spikes.mean(0)``. As a sum and a division, its
+    gradient reaches the spikes as a stride-0 expansion instead of a ``[T, B, ...]`` tensor of quotients."""
+    return spikes.sum(0).div_(spikes.shape[0])
+
+
 class SpikingLinear(nn.Module):
     """``Linear(in_features, units·k_in)`` → neuron population of ``units``; output spikes ``[T, B, units·k_out]``."""
 

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from hhlif.errors import ConfigError, require_positive
-from hhlif.networks.layers import SpikingLinear
+from hhlif.networks.layers import SpikingLinear, firing_rate
 
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
 EPSILON = 1e-6
@@ -57,10 +57,18 @@ class SquashedGaussian(nn.Module):
         low, high = np.asarray(action_low, dtype=np.float64), np.asarray(action_high, dtype=np.float64)
         self.scale = ((high - low) / 2).tolist()  # plain numbers: constants of the environment, not state
         self.bias = ((high + low) / 2).tolist()
+        self._tensors: dict = {}
+
+    def _constants(self, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``scale`` and ``bias`` as tensors of ``like``'s dtype and device (made once per kind)."""
+        key = (like.dtype, like.device)
+        if key not in self._tensors:
+            self._tensors[key] = (like.new_tensor(self.scale), like.new_tensor(self.bias))
+        return self._tensors[key]
 
     def sample(self, mean: torch.Tensor, log_std: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """A reparameterised action ``[B, A]`` and its log-probability ``[B, 1]``."""
-        scale, bias = mean.new_tensor(self.scale), mean.new_tensor(self.bias)
+        scale, bias = self._constants(mean)
         eps = torch.randn_like(mean)
         x = mean + log_std.exp() * eps  # x ~ N(μ, σ), differentiable in μ and σ
         y = torch.tanh(x)
@@ -69,7 +77,8 @@ class SquashedGaussian(nn.Module):
         return y * scale + bias, log_prob.sum(-1, keepdim=True)
 
     def deterministic(self, mean: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(mean) * mean.new_tensor(self.scale) + mean.new_tensor(self.bias)
+        scale, bias = self._constants(mean)
+        return torch.tanh(mean) * scale + bias
 
 
 class SpikingActor(nn.Module):
@@ -92,7 +101,7 @@ class SpikingActor(nn.Module):
     def forward(self, window: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``window`` ``[B, W, obs]`` → (μ, clamped log σ), each ``[B, A]``."""
         steps = window.repeat_interleave(self.repeat, dim=1).transpose(0, 1)  # [T, B, obs]
-        rate = self.layer(steps).mean(0)
+        rate = firing_rate(self.layer(steps))
         return self.mean(rate), self.log_std(rate).clamp(LOG_STD_MIN, LOG_STD_MAX)
 
     def spike_fanout(self) -> dict[str, int]:
@@ -164,7 +173,7 @@ class PreAgent(nn.Module):
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``obs`` ``[B, obs]`` → (μ, clamped log σ)."""
-        rate = self.layer2(self.layer1(obs, PRE_STEPS)).mean(0)
+        rate = firing_rate(self.layer2(self.layer1(obs, PRE_STEPS)))
         return self.mean(rate), self.log_std(rate).clamp(LOG_STD_MIN, LOG_STD_MAX)
 
     def act(self, obs: torch.Tensor, deterministic: bool = False) -> torch.Tensor:

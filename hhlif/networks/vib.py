@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hhlif.errors import bad_value, require_positive, unknown_choice
-from hhlif.networks.layers import SpikingLinear
+from hhlif.networks.layers import SpikingLinear, firing_rate
 
 INITS = ("default", "xavier")
 #: the axis the multi-shot softmax normalises: ``classes`` (correct) or ``batch`` (the paper's code)
@@ -105,7 +105,7 @@ class VIBNet(nn.Module):
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """μ and σ of the posterior of z for images ``x``."""
         spikes = self.layer(x.flatten(1), self.time_steps)  # [T, B, features]
-        stats = self.stats(spikes.mean(0))  # = mean over T of the per-step projection (linear)
+        stats = self.stats(firing_rate(spikes))  # = mean over T of the per-step projection (linear)
         mu, pre_std = stats.split(self.k, dim=-1)
         return mu, F.softplus(pre_std - self.std_shift)
 

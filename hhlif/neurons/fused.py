@@ -46,7 +46,10 @@ No ``torch.compile``: compiling the LIF window took 86 s cold on the 2-core CPU 
 1.4× faster than this loop once warm, so a compiled path would not pay for itself within a training run there.
 Fewer operations per step are not available without changing the rounding: the fused forms PyTorch offers
 (``addcmul``, ``add(alpha=)``) contract into fused multiply-adds on this CPU, and the spikes must stay those of
-the eager loop; saving σ and Q instead of u (3 backward operations per LIF step instead of 9) was measured
+the eager loop. What is exact is used: HH's three ionic terms of a step are one subtraction and one
+multiplication on a ``[3, B, ...]`` buffer; its spikes (no reset) are one comparison over the kept window; and its
+backward for a time-varying input forms gs_t σ_t for the whole window before the one ``addcmul`` per step.
+Saving σ and Q instead of u (3 backward operations per LIF step instead of 9) was measured
 slower on large layers, where the extra ``[T, B, ...]`` traffic costs more than the operations saved.
 A current that is the same at every step (a stride-0 expansion along T, as the networks pass a static input)
 is used once, and its gradient is summed over T inside the backward without materialising ``[T, B, ...]``.
@@ -438,15 +441,17 @@ class HHFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, current, g_na, g_k, dt, static: bool, steps: int, threshold: float, spike: SpikeFn,
                 consts: tuple[float, float, float, float], detach_ionic: bool, save: bool,
-                guard: tuple[Neuron, torch.Tensor] | None):
+                guard: tuple[Neuron, torch.Tensor] | None, ionic: torch.Tensor | None = None):
         shape = tuple(current.shape if static else current.shape[1:])
         conductance_grad = save and not detach_ionic and (g_na.requires_grad or g_k.requires_grad)
         keep_v = conductance_grad or guard is not None or (save and not spike.heaviside)
         spikes = current.new_empty((steps, *shape))
         mask = current.new_empty((steps, *shape)) if save and not keep_v else None
         v = current.new_empty((steps, *shape)) if keep_v else None
+        if ionic is None:
+            ionic = ionic_conductances(g_na, g_k, consts[3])
         for part in _chunks(shape, current.device):
-            _hh_forward_chunk(current[part] if static else current[:, part], g_na, g_k, dt, static, steps,
+            _hh_forward_chunk(current[part] if static else current[:, part], ionic, dt, static, steps,
                               threshold, spike, consts, spikes[:, part], None if v is None else v[:, part],
                               None if mask is None else mask[:, part])
         if guard is not None:
@@ -461,7 +466,7 @@ class HHFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_spikes):
         if grad_spikes is None:
-            return (None,) * 12
+            return (None,) * 13
         saved, g_na, g_k, dt_tensor = ctx.saved_tensors
         static, threshold, spike, consts, detach, keep_v, conductance_grad, dt = ctx.args
         dt = dt_tensor if dt_tensor is not None else dt
@@ -475,48 +480,71 @@ class HHFunction(torch.autograd.Function):
         grad.mul_(dt)
         if conductance_grad:
             g_gna, g_gk = g_gna.mul_(-dt), g_gk.mul_(-dt)
-        return (grad, g_gna, g_gk) + (None,) * 9
+        return (grad, g_gna, g_gk) + (None,) * 10
 
 
-def _hh_forward_chunk(current, g_na, g_k, dt, static, steps, threshold, spike, consts, spikes, v_store,
+def _hh_forward_chunk(current, ionic_g, dt, static, steps, threshold, spike, consts, spikes, v_store,
                       mask) -> None:
-    """The membrane window of a chunk, with the operations of ``HH.step`` in its order. With ``mask`` (and no
-    ``v_store``), the membranes are kept in it and turned into σ at the end, in one pass over the window."""
-    e_na, e_k, e_l, g_l, theta = _scalars(current, *consts, threshold)
+    """The membrane window of a chunk, with the operations of ``HH.step`` in its order. The three ionic terms
+    ``g (v − E)`` of a step are computed together in one ``[3, B, ...]`` buffer (two operations instead of
+    six; elementwise, so the same roundings). With ``mask`` (and no ``v_store``), the membranes are kept in it
+    and turned into σ at the end, in one pass over the window."""
+    e_na, e_k, e_l = consts[:3]
     if not torch.is_tensor(dt):
         dt = _scalars(current, dt)[0]
+    theta = _scalars(current, threshold)[0]
     shape = spikes.shape[1:]
+    lead = (1,) * (len(shape) - (ionic_g.dim() - 2))  # the batch axis (and axes the rates are shared along)
+    reversal = current.new_tensor([e_na, e_k, e_l]).reshape(3, *(1,) * len(shape))
+    conductances = ionic_g.reshape(steps, 3, *lead, *ionic_g.shape[2:]).unbind(0)
     v = _Steps(v_store if v_store is not None else mask, shape, current)
-    a, r = current.new_empty(shape), current.new_empty(shape)
-    x = a if spike.heaviside else current.new_empty(shape)
+    ionic, r = current.new_empty((3, *shape)), current.new_empty(shape)
+    na, k, leak = ionic.unbind(0)
+    x = None if spike.heaviside or v.store is not None else current.new_empty(shape)
+    inputs = None if static else current.unbind(0)
     prev = current.new_zeros(shape)
     for t in range(steps):  # the operations of HH.step, in its order
-        torch.sub(prev, e_na, out=a)
-        a.mul_(g_na[t])
-        torch.sub(current if static else current[t], a, out=r)  # I − I_Na
-        torch.sub(prev, e_k, out=a)
-        a.mul_(g_k[t])
-        r.sub_(a)  # − I_K
-        torch.sub(prev, e_l, out=a)
-        a.mul_(g_l)
-        r.sub_(a)  # − I_L
+        torch.sub(prev, reversal, out=ionic)  # v − E_Na, v − E_K, v − E_L
+        ionic.mul_(conductances[t])  # I_Na, I_K, I_L
+        torch.sub(current if static else inputs[t], na, out=r)
+        r.sub_(k)
+        r.sub_(leak)
         r.mul_(dt)
-        torch.add(prev, r, out=v[t])
-        if spike.heaviside:
-            torch.gt(v[t], theta, out=spikes[t])
-        else:
-            torch.sub(v[t], theta, out=x)
-            spike.value(x, spikes[t])
-        prev = v[t]
+        v_t = v[t]
+        torch.add(prev, r, out=v_t)
+        if v.store is None:  # the membranes are not kept: the spikes of this step now
+            _spike_values(v_t, theta, spike, spikes[t], x)
+        prev = v_t
+    if v.store is not None:  # the spikes of the whole window from the kept membranes, in one pass
+        _spike_values(v.store, theta, spike, spikes, None)
     if mask is not None:  # σ_t = σ(v_t − θ) over the window, in place
         torch.sub(mask, theta, out=mask)
         spike.derivative(mask, mask)
+
+
+def _spike_values(v: torch.Tensor, theta: torch.Tensor, spike: SpikeFn, out: torch.Tensor,
+                  x: torch.Tensor | None) -> None:
+    """``out = s(v − θ)`` (``x``: a buffer for v − θ, or None to allocate one when s is not the step)."""
+    if spike.heaviside:
+        torch.gt(v, theta, out=out)  # v > θ ⇔ fl(v − θ) > 0
+    else:
+        spike.value(torch.sub(v, theta, out=x) if x is not None else v - theta, out)
 
 
 def _hh_backward_chunk(saved, grad_spikes, grad, static, threshold, spike, consts, detach, keep_v, decay,
                        g_gna, g_gk) -> None:
     e_na, e_k, theta = _scalars(saved, consts[0], consts[1], threshold)
     steps, shape = saved.shape[0], saved.shape[1:]
+    if not static and g_gna is None:  # gs_t σ_t of the whole window at once, then one operation per step
+        if keep_v:
+            torch.sub(saved, theta, out=grad)
+            spike.derivative(grad, grad)
+            grad.mul_(grad_spikes)  # σ_t gs_t (= gs_t σ_t: the product is commutative)
+        else:
+            torch.mul(grad_spikes, saved, out=grad)
+        for t in range(steps - 2, -1, -1):
+            grad[t].add_(grad[t + 1]) if detach else grad[t].addcmul_(grad[t + 1], decay[t + 1])
+        return
     grads = _Steps(None if static else grad, shape, saved)
     sig = saved.new_empty(shape) if keep_v else None
     if g_gna is not None:
@@ -547,25 +575,33 @@ def _hh_backward_chunk(saved, grad_spikes, grad, static, threshold, spike, const
 def hh_forward(neuron, currents: torch.Tensor, spike: SpikeFn) -> torch.Tensor:
     """The fused window of an :class:`~hhlif.neurons.hh.HH` population."""
     steps = currents.shape[0]
-    g_na, g_k, gates = _hh_conductances(neuron, steps, currents.device, currents.dtype)
+    g_na, g_k, gates, ionic = _hh_conductances(neuron, steps, currents.device, currents.dtype)
     current, static = split_static(currents)
     consts = (neuron.e_na, neuron.e_k, neuron.e_l, neuron.g_l)
     return HHFunction.apply(current, g_na, g_k, _dt(neuron, currents.dtype), static, steps, neuron.threshold,
                             spike, consts, neuron.detach_ionic, _needs_backward(current, g_na, g_k),
-                            (neuron, gates) if neuron.check_finite else None)
+                            (neuron, gates) if neuron.check_finite else None, ionic)
+
+
+def ionic_conductances(g_na: torch.Tensor, g_k: torch.Tensor, g_l: float) -> torch.Tensor:
+    """``[T, 3, *shape]``: the sodium, potassium and leak conductances of every step, stacked so that a step's
+    three ionic terms are one operation."""
+    return torch.stack([g_na, g_k, torch.full_like(g_na, g_l)], 1)
 
 
 def _hh_conductances(neuron, steps: int, device: torch.device, dtype: torch.dtype):
-    """:func:`hh_gating`, cached on the module while the rates (and per-neuron dt) are unchanged and need no
-    gradient (the paper's frozen rates: computed once, not at every forward)."""
+    """:func:`hh_gating` and the stacked :func:`ionic_conductances` (None when the rates need a gradient), cached
+    on the module while the rates (and per-neuron dt) are unchanged and need no gradient (the paper's frozen
+    rates: computed once, not at every forward)."""
     tensors = [neuron.rates] + ([neuron.dt_values] if getattr(neuron, "dt_spread", False) else [])
     if torch.is_grad_enabled() and any(x.requires_grad for x in tensors):
-        return hh_gating(neuron, steps, device, dtype)
+        return (*hh_gating(neuron, steps, device, dtype), None)
     key = (steps, device, dtype, *((x.data_ptr(), x._version) for x in tensors))
     cache = getattr(neuron, "_fused_gating", None)
     if cache is None or cache[0] != key:
         with torch.no_grad():
-            cache = (key, hh_gating(neuron, steps, device, dtype))
+            g_na, g_k, gates = hh_gating(neuron, steps, device, dtype)
+            cache = (key, (g_na, g_k, gates, ionic_conductances(g_na, g_k, neuron.g_l)))
         neuron._fused_gating = cache
     return cache[1]
 

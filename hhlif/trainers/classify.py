@@ -42,7 +42,7 @@ from hhlif.resume import wants_resume
 from hhlif.runtime import seed_everything
 from hhlif.tasks.batches import ImageBatches, Noise
 from hhlif.tasks.multitask import DATASETS, load_multitask
-from hhlif.trainers.base import PROGRESS, Trainer, validate_loop
+from hhlif.trainers.base import PROGRESS, Trainer, adam, load_optimizer, validate_loop
 
 log = logging.getLogger(__name__)
 NOISE_MODES = ("fixed", "per_sample")
@@ -85,7 +85,7 @@ def validate_run(cfg: DictConfig) -> None:
         raise bad_value("trainer.optimizer.weight_decay", t.optimizer.weight_decay, "a number ≥ 0")
     for i, b in enumerate(t.optimizer.betas):
         require_in_range(f"trainer.optimizer.betas[{i}]", b, 0.0, 0.999999)
-    validate_loop(t)
+    validate_loop(t, "optimizer.fused")
     for key in ("limit_train", "limit_test"):
         if task[key] is not None:
             require_positive(f"task.{key}", task[key], integer=True)
@@ -118,8 +118,8 @@ class ClassifyTrainer(Trainer):
 
         self.model = self.build_model().to(self.device)
         self.guard(self.model, bool(t.check_finite))
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=t.optimizer.lr,
-                                          betas=tuple(t.optimizer.betas), weight_decay=t.optimizer.weight_decay)
+        self.optimizer = adam(self.model.parameters(), lr=t.optimizer.lr, betas=tuple(t.optimizer.betas),
+                              weight_decay=t.optimizer.weight_decay, fused=t.optimizer.fused)
         self.scheduler = self.build_scheduler()
         self.monitor = SpikeMonitor(self.model)
         self.task_split = TaskSplit(self.model)
@@ -172,7 +172,7 @@ class ClassifyTrainer(Trainer):
             self.model.load_state_dict(state["model"])
         except RuntimeError as exc:
             raise RunError(f"checkpoint {source} does not fit this model: {str(exc).splitlines()[0]}") from None
-        self.optimizer.load_state_dict(state["optimizer"])
+        load_optimizer(self.optimizer, state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.epoch, self.best = state["epoch"], state["best"]
         self.progress = _EpochProgress(**state["progress"])

@@ -21,6 +21,7 @@ the current step with a checkpoint. A non-finite neuron state or loss stops the 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import logging
@@ -46,7 +47,7 @@ from hhlif.neurons.base import NonFiniteState
 from hhlif.resume import wants_resume
 from hhlif.runtime import seed_everything
 from hhlif.tasks.pendulum import ENV_NAMES, ControlTask, EnvSpec, check_task
-from hhlif.trainers.base import PROGRESS, Trainer, validate_loop
+from hhlif.trainers.base import PROGRESS, Trainer, adam, load_optimizer, validate_loop
 from hhlif.trainers.replay import ReplayBuffer
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,7 @@ def validate(cfg: DictConfig) -> EnvSpec:
     if t.target_entropy is not None and (isinstance(t.target_entropy, bool)
                                          or not isinstance(t.target_entropy, (int, float))):
         raise bad_value("trainer.target_entropy", t.target_entropy, "a number or null (null = −action size)")
-    validate_loop(t)
+    validate_loop(t, "fused_adam")
     spec = check_task(task)
     if task.pre_agent is not None:
         load_pre_agent(task.pre_agent, spec)
@@ -91,10 +92,22 @@ def validate(cfg: DictConfig) -> EnvSpec:
 
 
 def soft_update(target: torch.nn.Module, source: torch.nn.Module, tau: float) -> None:
-    """θ' ← (1 − τ)·θ' + τ·θ for every parameter (Polyak averaging of the target network)."""
+    """θ' ← (1 − τ)·θ' + τ·θ for every parameter (Polyak averaging of the target network), in one call."""
     with torch.no_grad():
-        for t, s in zip(target.parameters(), source.parameters(), strict=True):
-            t.lerp_(s, tau)
+        torch._foreach_lerp_(list(target.parameters()), list(source.parameters()), tau)
+
+
+@contextlib.contextmanager
+def frozen(module: torch.nn.Module):
+    """``module``'s parameters need no gradient inside the block (gradients still flow through it to its inputs)."""
+    params = [p for p in module.parameters() if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
 
 
 class SACTrainer(Trainer):
@@ -115,10 +128,10 @@ class SACTrainer(Trainer):
         self.guard(self.actor, bool(t.check_finite))
         self.critic = build_critic(cfg.network, spec).to(self.device)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
-        self.actor_optimizer = torch.optim.Adam(self.actor.parameters(), lr=t.lr)
-        self.critic_optimizer = torch.optim.Adam(self.critic.parameters(), lr=t.lr)
+        self.actor_optimizer = adam(self.actor.parameters(), lr=t.lr, fused=t.fused_adam)
+        self.critic_optimizer = adam(self.critic.parameters(), lr=t.lr, fused=t.fused_adam)
         self.log_alpha = torch.tensor(math.log(t.alpha), device=self.device, requires_grad=t.auto_entropy)
-        self.alpha_optimizer = torch.optim.Adam([self.log_alpha], lr=t.lr) if t.auto_entropy else None
+        self.alpha_optimizer = adam([self.log_alpha], lr=t.lr, fused=t.fused_adam) if t.auto_entropy else None
         self.target_entropy = float(t.target_entropy) if t.target_entropy is not None else -float(spec.action_size)
 
         self.pre_agent = load_pre_agent(task.pre_agent, spec).to(self.device) if task.pre_agent else None
@@ -239,7 +252,8 @@ class SACTrainer(Trainer):
 
             # actor loss: E[α log π(ã|s) − min Q(s, ã)], ã ~ π(·|s) reparameterised
             pi, log_pi = self.actor.sample(obs)
-            q1_pi, q2_pi = self.critic(obs[:, -1], pi)
+            with frozen(self.critic):  # the critic's own gradients from this loss would be discarded anyway
+                q1_pi, q2_pi = self.critic(obs[:, -1], pi)
             actor_loss = (alpha * log_pi - torch.min(q1_pi, q2_pi)).mean()
             if self._skip_non_finite(actor_loss, "actor", where):
                 return
@@ -494,12 +508,12 @@ class SACTrainer(Trainer):
             self.buffer.load_state_dict(state["buffer"])
         except (RuntimeError, ValueError) as exc:
             raise RunError(f"checkpoint {source} does not fit this agent: {str(exc).splitlines()[0]}") from None
-        self.actor_optimizer.load_state_dict(state["actor_optimizer"])
-        self.critic_optimizer.load_state_dict(state["critic_optimizer"])
+        load_optimizer(self.actor_optimizer, state["actor_optimizer"])
+        load_optimizer(self.critic_optimizer, state["critic_optimizer"])
         with torch.no_grad():
             self.log_alpha.copy_(state["log_alpha"])
         if self.alpha_optimizer is not None:
-            self.alpha_optimizer.load_state_dict(state["alpha_optimizer"])
+            load_optimizer(self.alpha_optimizer, state["alpha_optimizer"])
         self.task.load_state_dict(state["task"])
         self.random_actions.bit_generator.state = state["random_actions"]
         ep = dict(state["episode"])
