@@ -53,18 +53,24 @@ def eval_step(model: nn.Module, x: torch.Tensor) -> Callable:
     return step
 
 
-def interleaved_times(fns: dict[str, Callable], warmup: int, steps: int, device: torch.device) -> dict[str, list]:
+def interleaved_times(fns: dict[str, Callable], warmup: int, steps: int, device: torch.device,
+                      block: int = 1) -> dict[str, list]:
     """Seconds per call of each function, run in turn (a, b, a, b, ...) so that both see the same machine
-    load; ``warmup`` rounds first, not timed."""
+    load; ``warmup`` calls of each first, not timed. With ``block`` > 1 each turn is that many consecutive calls
+    (a×block, b×block, ...), each timed: a call then follows calls of its own kind, as in a training loop,
+    instead of running in the caches the other function left."""
     times: dict[str, list[float]] = {name: [] for name in fns}
-    for i in range(warmup + steps):
+    done = dict.fromkeys(fns, 0)
+    while any(n < warmup + steps for n in done.values()):
         for name, fn in fns.items():
-            synchronize(device)
-            start = time.perf_counter()
-            fn()
-            synchronize(device)
-            if i >= warmup:
-                times[name].append(time.perf_counter() - start)
+            for _ in range(min(block, warmup + steps - done[name])):
+                synchronize(device)
+                start = time.perf_counter()
+                fn()
+                synchronize(device)
+                if done[name] >= warmup:
+                    times[name].append(time.perf_counter() - start)
+                done[name] += 1
     return times
 
 

@@ -7,8 +7,9 @@ reference-style agent of :mod:`hhlif.bench.sac_reference`, from the same network
 2. **Same results**: from the same weights, ``check_updates`` updates of each, on the same sampled windows (the
    trainer's draws, read as it samples them) and the same random numbers (the global generator re-seeded before
    each update of either); the largest parameter difference of actor, critic and target critic is reported.
-3. **Speed**: ``steps`` updates of each after ``warmup``, in turn (trainer, reference, trainer, ...), each drawing
-   its own batches; the medians give updates per second and their ratio.
+3. **Speed**: ``steps`` updates of each after ``warmup``, in turns of ``block`` consecutive updates (trainer ×
+   block, reference × block, ...; consecutive as a training loop runs them, not each in the caches the other
+   agent left), each drawing its own batches; the medians give updates per second and their ratio.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def _max_difference(a: torch.nn.Module, b: torch.nn.Module) -> float:
 
 
 def bench_sac(cfg: DictConfig, run_dir: Path, *, fill: int, warmup: int, steps: int, check_updates: int,
-              seed: int) -> dict[str, Any]:
+              seed: int, block: int = 1) -> dict[str, Any]:
     """Measurements of the SAC update (see the module docstring); ``cfg`` is a composed ``train`` config."""
     from hhlif.trainers.sac import SACTrainer
 
@@ -79,13 +80,13 @@ def bench_sac(cfg: DictConfig, run_dir: Path, *, fill: int, warmup: int, steps: 
              "critic_target": _max_difference(trainer.critic_target, reference.critic_target)}
 
     times = interleaved_times({"fast": trainer.update, "reference": lambda: reference.update(batch)}, warmup,
-                              steps, device)
+                              steps, device, block=block)
     fast_ms, ref_ms = median_ms(times["fast"]), median_ms(times["reference"])
     tolerance = 1e-5
     return {
         "key": f"SAC_{cfg.neuron.name}", "task": cfg.task.name, "neuron": cfg.neuron.name, "batch": batch,
         "time_steps": int(cfg.network.window) * int(cfg.network.repeat), "hidden": int(cfg.network.hidden),
-        "replay_filled": fill, "check_finite": bool(t.check_finite),
+        "replay_filled": fill, "block": block, "check_finite": bool(t.check_finite),
         "fast_ms": fast_ms, "reference_ms": ref_ms, "fast_updates_per_s": 1000.0 / fast_ms,
         "reference_updates_per_s": 1000.0 / ref_ms, "ratio": ref_ms / fast_ms,
         "fast_all_ms": [1000 * x for x in times["fast"]], "reference_all_ms": [1000 * x for x in times["reference"]],

@@ -136,7 +136,7 @@ def _model_cfg(item: Mapping[str, Any], time_steps: int | None) -> DictConfig:
 
 
 _COMPOSED: dict[tuple[str, ...], DictConfig] = {}
-SAC_KEYS = {"overrides", "fill", "updates", "check_updates", "target"}
+SAC_KEYS = {"overrides", "fill", "updates", "check_updates", "block", "target"}
 
 
 def _sac_cfg(opts: DictConfig, seed: int, device: str) -> DictConfig:
@@ -144,7 +144,7 @@ def _sac_cfg(opts: DictConfig, seed: int, device: str) -> DictConfig:
     sac = opts.sac
     if not isinstance(sac, (DictConfig, Mapping)) or set(sac.keys()) != SAC_KEYS:
         raise ConfigError(f"bench.sac={sac!r} is not allowed: expected null or {{{', '.join(sorted(SAC_KEYS))}}}.")
-    for key in ("fill", "updates", "check_updates"):
+    for key in ("fill", "updates", "check_updates", "block"):
         require_positive(f"bench.sac.{key}", sac[key], integer=True)
     require_positive("bench.sac.target", sac.target)
     overrides = sac.overrides or []
@@ -289,7 +289,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         log.info("SAC updates: SACTrainer vs the reference-style agent (%s)", " ".join(opts.sac.overrides))
         sac = bench_sac(_sac_cfg(opts, cfg.seed, str(device)), run_dir, fill=int(opts.sac.fill),
                         warmup=int(opts.warmup), steps=int(opts.sac.updates),
-                        check_updates=int(opts.sac.check_updates), seed=cfg.seed)
+                        check_updates=int(opts.sac.check_updates), seed=cfg.seed, block=int(opts.sac.block))
         sac.update(target=float(opts.sac.target), target_met=sac["ratio"] >= opts.sac.target)
         log.info("SAC: %.0f vs %.0f updates/s (%.1fx)", sac["fast_updates_per_s"], sac["reference_updates_per_s"],
                  sac["ratio"])
