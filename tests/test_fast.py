@@ -95,6 +95,56 @@ def test_fast_path_gradients_equal_autograd_through_the_reference_formulation(na
             assert torch.allclose(p.grad, q.grad, rtol=1e-9, atol=1e-12), key
 
 
+def _graph_nodes(tensor: torch.Tensor) -> set[str]:
+    seen, todo, names = set(), [tensor.grad_fn], set()
+    while todo:
+        node = todo.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        names.add(type(node).__name__)
+        todo.extend(n for n, _ in node.next_functions)
+    return names
+
+
+@pytest.mark.parametrize("name,node", [("LIF_fc", "LIFRateFunctionBackward"),
+                                       ("LIF_fc_detach_reset", "LIFRateFunctionBackward"),
+                                       ("LIF_conv", "LIFPooledFunctionBackward")])
+def test_unobserved_lif_layers_pool_and_count_spikes_as_they_are_made(name, node):
+    """With no hook on its population, a LIF conv layer pools each step's spikes as they are made and the last layer
+    counts them into the rate (no [T, B, ...] spike train); with a hook (a monitor) the spikes go through the
+    neuron's forward. Logits and gradients are bitwise the same either way."""
+    model, _, x = _pair(name, torch.float32)
+    observed = copy.deepcopy(model)
+    for m in observed.modules():
+        if isinstance(m, Neuron):
+            m.register_forward_hook(lambda *args: None)
+    weights = torch.randn(3, 2, 10)
+    out, out_observed = model(x), observed(x)
+    assert node in _graph_nodes(out) and node not in _graph_nodes(out_observed)
+    assert torch.equal(out, out_observed)
+    (out * weights).sum().backward()
+    (out_observed * weights).sum().backward()
+    for (key, p), q in zip(model.named_parameters(), observed.parameters(), strict=True):
+        assert torch.equal(p.grad, q.grad), key
+
+
+def test_spike_monitor_attaches_its_hooks_only_while_enabled():
+    from hhlif.metrics.spikes import SpikeMonitor
+
+    model, _, x = _pair("LIF_conv", torch.float32)
+    monitor = SpikeMonitor(model)
+    neurons = [m for m in model.modules() if isinstance(m, Neuron)]
+    assert not any(n.observed() for n in neurons)
+    monitor.enabled = True
+    assert monitor.enabled and all(n.observed() for n in neurons)
+    with torch.no_grad():
+        model(x)
+    assert set(monitor.layers()) == {"layer1", "layer2"}
+    monitor.enabled = False
+    assert not monitor.enabled and not any(n.observed() for n in neurons)
+
+
 # -- gradcheck on the fused functions, with a smooth stand-in for the spike ----------------------------------------
 def _smooth(scale: float = 0.3) -> SpikeFn:
     def value(x, out):

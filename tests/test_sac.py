@@ -77,10 +77,10 @@ def test_actor_shapes_init_and_window_repetition():
     assert isinstance(actor.layer.neuron.mixer, torch.nn.Linear) and torch.all(actor.layer.neuron.mixer.bias == 0)
     window = torch.randn(7, 5, spec.obs_size)
     seen = []
-    actor.layer.register_forward_hook(lambda mod, inp, out: seen.append(inp[0]))
+    actor.layer.synapse.register_forward_hook(lambda mod, inp, out: seen.append(inp[0]))
     mean, log_std = actor(window)
     assert mean.shape == log_std.shape == (7, 1)
-    steps = seen[0]  # [T, B, obs]: s0,s0,s0,s1,s1,s1,...
+    steps = seen[0].reshape(15, 7, -1)  # the synapse's input, [T·B, obs] of [T, B, obs]: s0,s0,s0,s1,s1,s1,...
     assert steps.shape == (15, 7, spec.obs_size)
     assert torch.equal(steps[0], window[:, 0]) and torch.equal(steps[2], window[:, 0])
     assert torch.equal(steps[3], window[:, 1]) and torch.equal(steps[14], window[:, 4])

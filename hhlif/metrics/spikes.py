@@ -57,20 +57,28 @@ class SpikeMonitor:
     """
 
     def __init__(self, model: nn.Module):
-        self.enabled = False
         self._units: dict[str, torch.Tensor] = {}
         self._steps: dict[str, torch.Tensor] = {}
         self._samples: dict[str, int] = {}
         self._handles = []
-        for name, module in model.named_modules():
-            if isinstance(module, Neuron):
-                layer = name.removesuffix(".neuron").removesuffix("neuron") or "neuron"
-                self._handles.append(module.register_forward_hook(self._hook(layer)))
+        self._neurons = [(name.removesuffix(".neuron").removesuffix("neuron") or "neuron", module)
+                         for name, module in model.named_modules() if isinstance(module, Neuron)]
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self._handles)
+
+    @enabled.setter
+    def enabled(self, on: bool) -> None:
+        """Hooks are attached only while enabled: a population with no hook may skip materialising its spikes
+        (see :meth:`Neuron.pooled <hhlif.neurons.base.Neuron.pooled>`)."""
+        if on and not self._handles:
+            self._handles = [module.register_forward_hook(self._hook(layer)) for layer, module in self._neurons]
+        elif not on:
+            self.remove()
 
     def _hook(self, layer: str):
         def hook(module, inputs, output):
-            if not self.enabled:
-                return
             with torch.no_grad():
                 spikes = output.detach()
                 per_unit = spikes.sum(dim=(0, 1)).flatten().double()

@@ -10,8 +10,7 @@ from torch import nn
 
 from hhlif.errors import ConfigError, require_positive
 from hhlif.networks.heads import MultiTaskHead
-from hhlif.networks.layers import SpikingConv2d, avg_pool_maps, firing_rate
-from hhlif.neurons.fused import avg_pool_2x2
+from hhlif.networks.layers import SpikingConv2d, avg_pool_maps
 
 
 class ConvNet(nn.Module):
@@ -46,9 +45,8 @@ class ConvNet(nn.Module):
                                   classes=classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        s1 = avg_pool_2x2(self.layer1(x, self.time_steps), self.layer1.neuron.outputs_per_unit)  # spikes: exact
-        s2 = self.layer2(s1)
-        rate = avg_pool_maps(firing_rate(s2), self.k_out)
+        s1 = self.layer1.pooled(x, self.time_steps)  # 2×2 average of spikes: exact
+        rate = avg_pool_maps(self.layer2.rate(s1), self.k_out)
         return self.head(rate.flatten(1))
 
     def spike_fanout(self) -> dict[str, int]:

@@ -10,7 +10,7 @@ from torch import nn
 
 from hhlif.errors import require_positive
 from hhlif.networks.heads import MultiTaskHead
-from hhlif.networks.layers import SpikingLinear, firing_rate
+from hhlif.networks.layers import SpikingLinear
 
 
 class FCNet(nn.Module):
@@ -37,8 +37,7 @@ class FCNet(nn.Module):
         self.head = MultiTaskHead(self.layer.out_features, hidden=readout, tasks=tasks, classes=classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        spikes = self.layer(x.flatten(1), self.time_steps)
-        return self.head(firing_rate(spikes))
+        return self.head(self.layer.rate(x.flatten(1), self.time_steps))
 
     def spike_fanout(self) -> dict[str, int]:
         """Synapses one spike of each spiking layer reaches (read by the SynOps count)."""

@@ -36,12 +36,6 @@ def _over_time(fn, x: torch.Tensor, steps: int | None) -> torch.Tensor:
     return y.reshape(t, b, *y.shape[1:])
 
 
-def firing_rate(spikes: torch.Tensor) -> torch.Tensor:
-    """The mean of ``[T, B, ...]`` spikes over T, bitwise ``spikes.mean(0)``. As a sum and a division, its
-    gradient reaches the spikes as a stride-0 expansion instead of a ``[T, B, ...]`` tensor of quotients."""
-    return spikes.sum(0).div_(spikes.shape[0])
-
-
 class SpikingLinear(nn.Module):
     """``Linear(in_features, units·k_in)`` → neuron population of ``units``; output spikes ``[T, B, units·k_out]``."""
 
@@ -60,6 +54,12 @@ class SpikingLinear(nn.Module):
         current = _over_time(self.synapse, x, steps)
         spikes = self.neuron(_units_last(current, self.neuron.inputs_per_unit, 2))
         return spikes.flatten(2)
+
+    def rate(self, x: torch.Tensor, steps: int | None = None) -> torch.Tensor:
+        """The firing rate ``[B, units·k_out]`` of :meth:`forward`'s spikes (:meth:`Neuron.rate
+        <hhlif.neurons.base.Neuron.rate>`)."""
+        current = _over_time(self.synapse, x, steps)
+        return self.neuron.rate(_units_last(current, self.neuron.inputs_per_unit, 2)).flatten(1)
 
 
 class SpikingConv2d(nn.Module):
@@ -93,6 +93,16 @@ class SpikingConv2d(nn.Module):
     def forward(self, x: torch.Tensor, steps: int | None = None) -> torch.Tensor:
         current = _over_time(self._project, x, steps)
         return self.neuron(_units_last(current, self.neuron.inputs_per_unit, 2))
+
+    def rate(self, x: torch.Tensor, steps: int | None = None) -> torch.Tensor:
+        """The firing rate ``[B, C, H, W(, k_out)]`` of :meth:`forward`'s spikes."""
+        current = _over_time(self._project, x, steps)
+        return self.neuron.rate(_units_last(current, self.neuron.inputs_per_unit, 2))
+
+    def pooled(self, x: torch.Tensor, steps: int | None = None) -> torch.Tensor:
+        """:meth:`forward`'s spikes, 2×2 average-pooled (:meth:`Neuron.pooled <hhlif.neurons.base.Neuron.pooled>`)."""
+        current = _over_time(self._project, x, steps)
+        return self.neuron.pooled(_units_last(current, self.neuron.inputs_per_unit, 2))
 
 
 def avg_pool_maps(spikes: torch.Tensor, k: int) -> torch.Tensor:

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from hhlif.errors import ConfigError, require_positive
-from hhlif.networks.layers import SpikingLinear, firing_rate
+from hhlif.networks.layers import SpikingLinear
 
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
 EPSILON = 1e-6
@@ -101,7 +101,7 @@ class SpikingActor(nn.Module):
     def forward(self, window: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``window`` ``[B, W, obs]`` → (μ, clamped log σ), each ``[B, A]``."""
         steps = window.repeat_interleave(self.repeat, dim=1).transpose(0, 1)  # [T, B, obs]
-        rate = firing_rate(self.layer(steps))
+        rate = self.layer.rate(steps)
         return self.mean(rate), self.log_std(rate).clamp(LOG_STD_MIN, LOG_STD_MAX)
 
     def spike_fanout(self) -> dict[str, int]:
@@ -173,7 +173,7 @@ class PreAgent(nn.Module):
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``obs`` ``[B, obs]`` → (μ, clamped log σ)."""
-        rate = firing_rate(self.layer2(self.layer1(obs, PRE_STEPS)))
+        rate = self.layer2.rate(self.layer1(obs, PRE_STEPS))
         return self.mean(rate), self.log_std(rate).clamp(LOG_STD_MIN, LOG_STD_MAX)
 
     def act(self, obs: torch.Tensor, deterministic: bool = False) -> torch.Tensor:

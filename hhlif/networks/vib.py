@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hhlif.errors import bad_value, require_positive, unknown_choice
-from hhlif.networks.layers import SpikingLinear, firing_rate
+from hhlif.networks.layers import SpikingLinear
 
 INITS = ("default", "xavier")
 #: the axis the multi-shot softmax normalises: ``classes`` (correct) or ``batch`` (the paper's code)
@@ -104,8 +104,7 @@ class VIBNet(nn.Module):
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """μ and σ of the posterior of z for images ``x``."""
-        spikes = self.layer(x.flatten(1), self.time_steps)  # [T, B, features]
-        stats = self.stats(firing_rate(spikes))  # = mean over T of the per-step projection (linear)
+        stats = self.stats(self.layer.rate(x.flatten(1), self.time_steps))  # = mean over T of the per-step projection
         mu, pre_std = stats.split(self.k, dim=-1)
         return mu, F.softplus(pre_std - self.std_shift)
 

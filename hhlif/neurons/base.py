@@ -6,7 +6,10 @@ layer, ``(10, 36, 36)`` for a convolutional one). It is defined by
 * ``initial_state(batch_shape)``: the state record at t = 0 (a tuple of tensors);
 * ``step(current, state) -> (spikes, new_state)``: one time step, the equations in each model's docstring;
 * ``forward(currents)``: the whole window, currents ``[T, B, *shape(, k_in)]`` to spikes
-  ``[T, B, *shape(, k_out)]``.
+  ``[T, B, *shape(, k_out)]``;
+* ``rate(currents)`` and ``pooled(currents)``: the firing rate over the window, and (convolutional layers) the
+  2×2-pooled spikes. Both default to :meth:`forward` followed by the reduction; a model may override them to
+  reduce as it goes, but only while no forward hook observes its spikes (:meth:`Neuron.observed`).
 
 ``k_in = inputs_per_unit`` synaptic currents drive each unit and ``k_out = outputs_per_unit`` spike trains
 leave it; when a count is 1 that trailing axis is absent. (The s-LIF2HH unit takes 3 currents and emits 4
@@ -35,6 +38,12 @@ class NonFiniteState(RunError):
     def __init__(self, neuron: Neuron, step: int, value: float):
         self.neuron, self.step, self.value = neuron, step, value
         super().__init__(f"non-finite state ({value}) in a {type(neuron).__name__} layer at time step {step}")
+
+
+def firing_rate(spikes: torch.Tensor) -> torch.Tensor:
+    """The mean of ``[T, B, ...]`` spikes over T, bitwise ``spikes.mean(0)``. As a sum and a division, its
+    gradient reaches the spikes as a stride-0 expansion instead of a ``[T, B, ...]`` tensor of quotients."""
+    return spikes.sum(0).div_(spikes.shape[0])
 
 
 class Neuron(nn.Module):
@@ -80,6 +89,24 @@ class Neuron(nn.Module):
                 self.assert_finite(state, t + 1)
             spikes.append(s)
         return torch.stack(spikes)
+
+    def rate(self, currents: torch.Tensor) -> torch.Tensor:
+        """The firing rate ``[B, ...]`` (the mean of the spikes over T). As :meth:`pooled`, a model may compute it
+        without storing the spike train when no hook observes the spikes."""
+        return firing_rate(self(currents))
+
+    def pooled(self, currents: torch.Tensor) -> torch.Tensor:
+        """The spikes of a convolutional population ``[T, B, C, H, W(, k)]``, 2×2 average-pooled (exact on
+        spikes). A model may compute them without storing the whole spike train, but only when nothing observes
+        its spikes: with a forward hook attached (a spike monitor, a recorder) the spikes go through
+        :meth:`forward` and the hook."""
+        from hhlif.neurons.fused import avg_pool_2x2
+
+        return avg_pool_2x2(self(currents), self.outputs_per_unit)
+
+    def observed(self) -> bool:
+        """Whether a forward hook reads this population's spikes."""
+        return bool(self._forward_hooks or self._forward_pre_hooks)
 
     def divergence_hint(self) -> str:
         """What to change when this neuron's state diverges (models override with their own advice)."""

@@ -57,6 +57,9 @@ The finiteness guard (``check_finite``) sums the last step of each state traject
 ±inf never leaves a membrane once there) and only then scans the trajectory for the first step holding one,
 as the eager loop would report it. :func:`avg_pool_2x2` is the 2×2 pooling of spike maps for the convolutional
 networks: exact on 0/1 values, several times faster than ``F.avg_pool2d`` forward and backward on a CPU.
+:class:`LIFPooledFunction` and :class:`LIFRateFunction` fold that pooling, or the firing rate, into the LIF
+window, for a population nothing observes (:meth:`Neuron.pooled <hhlif.neurons.base.Neuron.pooled>`,
+:meth:`Neuron.rate <hhlif.neurons.base.Neuron.rate>`): the spike train then never exists whole.
 """
 
 from __future__ import annotations
@@ -250,8 +253,15 @@ def _lif_forward(current: torch.Tensor, static: bool, steps: int, decay: float, 
     return spikes, u
 
 
-def _lif_forward_chunk(current, static, steps, decay, threshold, spike, spikes, u_store, mixer) -> None:
-    shape = spikes.shape[1:]
+def _lif_forward_chunk(current, static, steps, decay, threshold, spike, spikes, u_store, mixer,
+                       collect: Callable[[int, torch.Tensor], None] | None = None) -> None:
+    """The window of a chunk into ``spikes`` ``[T, b, ...]``; or, with ``spikes`` None, into two step buffers,
+    each step's spikes handed to ``collect(t, s_t)`` as they are made (pooled, or summed into a rate)."""
+    shape = tuple(current.shape if static else current.shape[1:])
+    if mixer is not None:
+        shape = (*shape[:-1], 4)
+    if spikes is None:
+        spikes = _Steps(None, shape, current)
     u = _Steps(u_store, shape, current)
     keep = current.new_empty(shape)  # λ(1 − s_{t−1}): 0 or λ
     x = keep if spike.heaviside else current.new_empty(shape)
@@ -280,6 +290,8 @@ def _lif_forward_chunk(current, static, steps, decay, threshold, spike, spikes, 
         else:
             torch.sub(u[t], theta, out=x)
             spike.value(x, spikes[t])
+        if collect is not None:
+            collect(t, spikes[t])
         if t + 1 < steps:
             torch.sub(one, spikes[t], out=keep)
             keep.mul_(lam)
@@ -316,7 +328,10 @@ def _lif_backward_chunk(u, grad_spikes, grad, static, decay, threshold, spike, d
         torch.sub(u[t], theta, out=x)
         spike.derivative(x, sig)  # σ_t
         cur = grads[t]
-        torch.mul(grad_spikes[t], sig, out=cur)  # gs_t σ_t
+        if isinstance(grad_spikes, _PooledGrad):
+            grad_spikes.times(t, sig, cur)
+        else:
+            torch.mul(grad_spikes[t], sig, out=cur)  # gs_t σ_t
         if nxt is not None:
             spike.complement(x, q)
             q.mul_(lam)  # λ (1 − s_t)
@@ -360,6 +375,116 @@ class LIFFunction(torch.autograd.Function):
         (u,) = ctx.saved_tensors
         grad, _ = _lif_backward(u, grad_spikes, *ctx.args)
         return (grad,) + (None,) * 8
+
+
+class _PooledGrad:
+    """The gradient of a step's spikes when the layer's output is their 2×2 average: a quarter of each pooled
+    cell's gradient on each of its four cells, applied as a broadcast, never stored at full size."""
+
+    def __init__(self, grad_pooled: torch.Tensor):
+        self.grad = grad_pooled  # [T, b, ..., H/2, W/2]
+
+    def __getitem__(self, index) -> _PooledGrad:
+        return _PooledGrad(self.grad[index])
+
+    def times(self, t: int, sig: torch.Tensor, out: torch.Tensor) -> None:
+        """``out = gs_t σ_t`` (the values the pooling's backward and one product give, bitwise): the quarter
+        written into the four cells of each block with three strided copies (as :class:`_Pool2x2`'s backward
+        does; a broadcasting product over 2-wide blocks runs several times slower), then the product."""
+        quarter = torch.mul(self.grad[t], _scalars(self.grad, 0.25)[0])
+        *lead, h, w = quarter.shape
+        top = out.view(*lead, h, 2, w, 2).select(-3, 0)
+        top.select(-1, 0).copy_(quarter)
+        top.select(-1, 1).copy_(quarter)
+        out.view(*lead, h, 2, w, 2).select(-3, 1).copy_(top)
+        out.mul_(sig)
+
+
+class LIFPooledFunction(torch.autograd.Function):
+    """Fused LIF window of a convolutional layer and the 2×2 average pooling of its spikes: ``current`` (one
+    step ``[B, C, H, W]`` when ``static``) → pooled spikes ``[T, B, C, H/2, W/2]``. Each step's spikes are pooled
+    as they are made and never stored whole; the backward spreads the pooled gradient over the 2×2 blocks as a
+    broadcast (see :class:`_PooledGrad`). Values and gradients are those of :class:`LIFFunction` followed by
+    :func:`avg_pool_2x2`."""
+
+    @staticmethod
+    def forward(ctx, current, static: bool, steps: int, decay: float, threshold: float, spike: SpikeFn,
+                detach_reset: bool, save: bool, guard: Neuron | None):
+        shape = tuple(current.shape if static else current.shape[1:])
+        *lead, h, w = shape
+        pooled = current.new_empty((steps, *lead, h // 2, w // 2))
+        u = current.new_empty((steps, *shape)) if save or guard is not None else None
+        for part in _chunks(shape, current.device):
+            out = pooled[:, part]
+            _lif_forward_chunk(current[part] if static else current[:, part], static, steps, decay, threshold,
+                               spike, None, None if u is None else u[:, part], None,
+                               lambda t, s, out=out: _pool_into(s, out[t]))
+        if guard is not None:
+            assert_finite_trajectory(guard, u)
+        if save:
+            ctx.save_for_backward(u)
+        ctx.args = (static, decay, threshold, spike, detach_reset)
+        ctx.set_materialize_grads(False)
+        return pooled
+
+    @staticmethod
+    def backward(ctx, grad_pooled):
+        if grad_pooled is None:
+            return (None,) * 9
+        (u,) = ctx.saved_tensors
+        grad, _ = _lif_backward(u, _PooledGrad(grad_pooled), *ctx.args)
+        return (grad,) + (None,) * 8
+
+
+class LIFRateFunction(torch.autograd.Function):
+    """Fused LIF window and its firing rate: ``current`` → the mean of the spikes over T, ``[B, ...]``. Each step's
+    spikes are added to the count as they are made and never stored whole; the backward hands every step the
+    rate's gradient / T, as a view. Values and gradients are those of :class:`LIFFunction` followed by
+    :func:`~hhlif.neurons.base.firing_rate` (spike counts are exact)."""
+
+    @staticmethod
+    def forward(ctx, current, static: bool, steps: int, decay: float, threshold: float, spike: SpikeFn,
+                detach_reset: bool, save: bool, guard: Neuron | None):
+        shape = tuple(current.shape if static else current.shape[1:])
+        count = current.new_zeros(shape)
+        u = current.new_empty((steps, *shape)) if save or guard is not None else None
+        for part in _chunks(shape, current.device):
+            out = count[part]
+            _lif_forward_chunk(current[part] if static else current[:, part], static, steps, decay, threshold,
+                               spike, None, None if u is None else u[:, part], None,
+                               lambda t, s, out=out: out.add_(s))
+        if guard is not None:
+            assert_finite_trajectory(guard, u)
+        if save:
+            ctx.save_for_backward(u)
+        ctx.args = (static, decay, threshold, spike, detach_reset)
+        ctx.set_materialize_grads(False)
+        return count.div_(steps)
+
+    @staticmethod
+    def backward(ctx, grad_rate):
+        if grad_rate is None:
+            return (None,) * 9
+        (u,) = ctx.saved_tensors
+        per_step = torch.div(grad_rate, u.shape[0]).expand(u.shape)  # what the mean's backward hands each step
+        grad, _ = _lif_backward(u, per_step, *ctx.args)
+        return (grad,) + (None,) * 8
+
+
+def lif_rate_forward(neuron, currents: torch.Tensor, spike: SpikeFn) -> torch.Tensor:
+    """The fused window of a :class:`~hhlif.neurons.lif.LIF` population reduced to its firing rate ``[B, ...]``."""
+    current, static = split_static(currents)
+    return LIFRateFunction.apply(current, static, currents.shape[0], neuron.decay, neuron.threshold, spike,
+                                 neuron.detach_reset, _needs_backward(current), neuron if neuron.check_finite else None)
+
+
+def lif_pooled_forward(neuron, currents: torch.Tensor, spike: SpikeFn) -> torch.Tensor:
+    """The fused window of a convolutional :class:`~hhlif.neurons.lif.LIF` population, its spikes 2×2-pooled
+    (``[T, B, C, H/2, W/2]``); H and W even."""
+    current, static = split_static(currents)
+    return LIFPooledFunction.apply(current, static, currents.shape[0], neuron.decay, neuron.threshold, spike,
+                                   neuron.detach_reset, _needs_backward(current),
+                                   neuron if neuron.check_finite else None)
 
 
 def lif_forward(neuron, currents: torch.Tensor, spike: SpikeFn) -> torch.Tensor:
@@ -617,10 +742,9 @@ class _Pool2x2(torch.autograd.Function):
         ctx.shape, ctx.k = x.shape, k
         tail = (k,) if k > 1 else ()
         *lead, h, w = x.shape[:-1] if k > 1 else x.shape
-        v = x.reshape(*lead, h // 2, 2, w // 2, 2, *tail)
-        rows = torch.add(v.select(-3 - len(tail), 0), v.select(-3 - len(tail), 1))  # [..., H/2, W/2, 2(, k)]
-        out = torch.add(rows.select(-1 - len(tail), 0), rows.select(-1 - len(tail), 1))
-        return out.mul_(0.25)
+        out = x.new_empty((*lead, h // 2, w // 2, *tail))
+        _pool_into(x, out, k)
+        return out
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
@@ -634,6 +758,16 @@ class _Pool2x2(torch.autograd.Function):
         top.select(-1 - t, 1).copy_(quarter)
         out.select(-3 - t, 1).copy_(top)  # the second row: the same
         return out.reshape(ctx.shape), None
+
+
+def _pool_into(x: torch.Tensor, out: torch.Tensor, k: int = 1) -> None:
+    """``out`` = the 2×2 averages of ``x`` ``[..., H, W(, k)]``: two strided additions and one scaling."""
+    tail = (k,) if k > 1 else ()
+    *lead, h, w = x.shape[:-1] if k > 1 else x.shape
+    v = x.reshape(*lead, h // 2, 2, w // 2, 2, *tail)
+    rows = torch.add(v.select(-3 - len(tail), 0), v.select(-3 - len(tail), 1))  # [..., H/2, W/2, 2(, k)]
+    torch.add(rows.select(-1 - len(tail), 0), rows.select(-1 - len(tail), 1), out=out)
+    out.mul_(0.25)
 
 
 def avg_pool_2x2(x: torch.Tensor, k: int = 1) -> torch.Tensor:

@@ -52,5 +52,17 @@ class LIF(Neuron):
         spike = fused.spike_of(self, LIF)
         return super().forward(currents) if spike is None else fused.lif_forward(self, currents, spike)
 
+    def rate(self, currents: torch.Tensor) -> torch.Tensor:
+        spike = fused.spike_of(self, LIF)
+        if spike is None or self.observed():
+            return super().rate(currents)
+        return fused.lif_rate_forward(self, currents, spike)  # spikes counted as they are made
+
+    def pooled(self, currents: torch.Tensor) -> torch.Tensor:
+        spike = fused.spike_of(self, LIF)
+        if spike is None or self.observed():
+            return super().pooled(currents)
+        return fused.lif_pooled_forward(self, currents, spike)  # each step's spikes pooled as they are made
+
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, decay={self.decay}"
