@@ -360,12 +360,7 @@ class LIFFunction(torch.autograd.Function):
     def forward(ctx, current, static: bool, steps: int, decay: float, threshold: float, spike: SpikeFn,
                 detach_reset: bool, save: bool, guard: Neuron | None):
         spikes, u = _lif_forward(current, static, steps, decay, threshold, spike, save or guard is not None)
-        if guard is not None:
-            assert_finite_trajectory(guard, u)
-        if save:
-            ctx.save_for_backward(u)
-        ctx.args = (static, decay, threshold, spike, detach_reset)
-        ctx.set_materialize_grads(False)
+        _lif_keep(ctx, u, save, guard, (static, decay, threshold, spike, detach_reset))
         return spikes
 
     @staticmethod
@@ -400,31 +395,42 @@ class _PooledGrad:
         out.mul_(sig)
 
 
+def _lif_reduced_window(ctx, current, static: bool, steps: int, decay: float, threshold: float, spike: SpikeFn,
+                        detach_reset: bool, save: bool, guard: Neuron | None, collector) -> None:
+    """The forward of a LIF window whose spikes are reduced as they are made: each chunk's steps go to
+    ``collector(part)`` (a ``collect(t, s_t)``); the membranes are kept for the backward, as :class:`LIFFunction`
+    keeps them."""
+    shape = tuple(current.shape if static else current.shape[1:])
+    u = current.new_empty((steps, *shape)) if save or guard is not None else None
+    for part in _chunks(shape, current.device):
+        _lif_forward_chunk(current[part] if static else current[:, part], static, steps, decay, threshold, spike,
+                           None, None if u is None else u[:, part], None, collector(part))
+    _lif_keep(ctx, u, save, guard, (static, decay, threshold, spike, detach_reset))
+
+
+def _lif_keep(ctx, u: torch.Tensor | None, save: bool, guard: Neuron | None, args: tuple) -> None:
+    """The end of a LIF window's forward: the finiteness guard on the membranes, and what the backward needs."""
+    if guard is not None:
+        assert_finite_trajectory(guard, u)
+    if save:
+        ctx.save_for_backward(u)
+    ctx.args = args
+    ctx.set_materialize_grads(False)
+
+
 class LIFPooledFunction(torch.autograd.Function):
     """Fused LIF window of a convolutional layer and the 2×2 average pooling of its spikes: ``current`` (one
     step ``[B, C, H, W]`` when ``static``) → pooled spikes ``[T, B, C, H/2, W/2]``. Each step's spikes are pooled
-    as they are made and never stored whole; the backward spreads the pooled gradient over the 2×2 blocks as a
-    broadcast (see :class:`_PooledGrad`). Values and gradients are those of :class:`LIFFunction` followed by
+    as they are made and never stored whole; the backward spreads the pooled gradient over the 2×2 blocks step by
+    step (see :class:`_PooledGrad`). Values and gradients are those of :class:`LIFFunction` followed by
     :func:`avg_pool_2x2`."""
 
     @staticmethod
-    def forward(ctx, current, static: bool, steps: int, decay: float, threshold: float, spike: SpikeFn,
-                detach_reset: bool, save: bool, guard: Neuron | None):
-        shape = tuple(current.shape if static else current.shape[1:])
-        *lead, h, w = shape
+    def forward(ctx, current, static, steps, decay, threshold, spike, detach_reset, save, guard):
+        *lead, h, w = current.shape if static else current.shape[1:]
         pooled = current.new_empty((steps, *lead, h // 2, w // 2))
-        u = current.new_empty((steps, *shape)) if save or guard is not None else None
-        for part in _chunks(shape, current.device):
-            out = pooled[:, part]
-            _lif_forward_chunk(current[part] if static else current[:, part], static, steps, decay, threshold,
-                               spike, None, None if u is None else u[:, part], None,
-                               lambda t, s, out=out: _pool_into(s, out[t]))
-        if guard is not None:
-            assert_finite_trajectory(guard, u)
-        if save:
-            ctx.save_for_backward(u)
-        ctx.args = (static, decay, threshold, spike, detach_reset)
-        ctx.set_materialize_grads(False)
+        _lif_reduced_window(ctx, current, static, steps, decay, threshold, spike, detach_reset, save, guard,
+                            lambda part: lambda t, s, out=pooled[:, part]: _pool_into(s, out[t]))
         return pooled
 
     @staticmethod
@@ -443,22 +449,10 @@ class LIFRateFunction(torch.autograd.Function):
     :func:`~hhlif.neurons.base.firing_rate` (spike counts are exact)."""
 
     @staticmethod
-    def forward(ctx, current, static: bool, steps: int, decay: float, threshold: float, spike: SpikeFn,
-                detach_reset: bool, save: bool, guard: Neuron | None):
-        shape = tuple(current.shape if static else current.shape[1:])
-        count = current.new_zeros(shape)
-        u = current.new_empty((steps, *shape)) if save or guard is not None else None
-        for part in _chunks(shape, current.device):
-            out = count[part]
-            _lif_forward_chunk(current[part] if static else current[:, part], static, steps, decay, threshold,
-                               spike, None, None if u is None else u[:, part], None,
-                               lambda t, s, out=out: out.add_(s))
-        if guard is not None:
-            assert_finite_trajectory(guard, u)
-        if save:
-            ctx.save_for_backward(u)
-        ctx.args = (static, decay, threshold, spike, detach_reset)
-        ctx.set_materialize_grads(False)
+    def forward(ctx, current, static, steps, decay, threshold, spike, detach_reset, save, guard):
+        count = current.new_zeros(current.shape if static else current.shape[1:])
+        _lif_reduced_window(ctx, current, static, steps, decay, threshold, spike, detach_reset, save, guard,
+                            lambda part: lambda t, s, out=count[part]: out.add_(s))
         return count.div_(steps)
 
     @staticmethod
@@ -473,26 +467,24 @@ class LIFRateFunction(torch.autograd.Function):
 
 def lif_rate_forward(neuron, currents: torch.Tensor, spike: SpikeFn) -> torch.Tensor:
     """The fused window of a :class:`~hhlif.neurons.lif.LIF` population reduced to its firing rate ``[B, ...]``."""
-    current, static = split_static(currents)
-    return LIFRateFunction.apply(current, static, currents.shape[0], neuron.decay, neuron.threshold, spike,
-                                 neuron.detach_reset, _needs_backward(current), neuron if neuron.check_finite else None)
+    return _apply_lif(LIFRateFunction, neuron, currents, spike)
 
 
 def lif_pooled_forward(neuron, currents: torch.Tensor, spike: SpikeFn) -> torch.Tensor:
     """The fused window of a convolutional :class:`~hhlif.neurons.lif.LIF` population, its spikes 2×2-pooled
     (``[T, B, C, H/2, W/2]``); H and W even."""
+    return _apply_lif(LIFPooledFunction, neuron, currents, spike)
+
+
+def _apply_lif(function, neuron, currents: torch.Tensor, spike: SpikeFn) -> torch.Tensor:
     current, static = split_static(currents)
-    return LIFPooledFunction.apply(current, static, currents.shape[0], neuron.decay, neuron.threshold, spike,
-                                   neuron.detach_reset, _needs_backward(current),
-                                   neuron if neuron.check_finite else None)
+    return function.apply(current, static, currents.shape[0], neuron.decay, neuron.threshold, spike,
+                          neuron.detach_reset, _needs_backward(current), neuron if neuron.check_finite else None)
 
 
 def lif_forward(neuron, currents: torch.Tensor, spike: SpikeFn) -> torch.Tensor:
     """The fused window of a :class:`~hhlif.neurons.lif.LIF` population."""
-    current, static = split_static(currents)
-    return LIFFunction.apply(current, static, currents.shape[0], neuron.decay, neuron.threshold, spike,
-                             neuron.detach_reset, _needs_backward(current),
-                             neuron if neuron.check_finite else None)
+    return _apply_lif(LIFFunction, neuron, currents, spike)
 
 
 class LIFHHFunction(torch.autograd.Function):
