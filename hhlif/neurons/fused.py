@@ -374,7 +374,7 @@ class LIFFunction(torch.autograd.Function):
 
 class _PooledGrad:
     """The gradient of a step's spikes when the layer's output is their 2×2 average: a quarter of each pooled
-    cell's gradient on each of its four cells, applied as a broadcast, never stored at full size."""
+    cell's gradient on each of its four cells, spread into one step's buffer at a time (never the window's)."""
 
     def __init__(self, grad_pooled: torch.Tensor):
         self.grad = grad_pooled  # [T, b, ..., H/2, W/2]
