@@ -365,11 +365,7 @@ class LIFFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_spikes):
-        if grad_spikes is None:
-            return (None,) * 9
-        (u,) = ctx.saved_tensors
-        grad, _ = _lif_backward(u, grad_spikes, *ctx.args)
-        return (grad,) + (None,) * 8
+        return _lif_grad(ctx, grad_spikes, lambda g, u: g)
 
 
 class _PooledGrad:
@@ -393,6 +389,16 @@ class _PooledGrad:
         top.select(-1, 1).copy_(quarter)
         out.view(*lead, h, 2, w, 2).select(-3, 1).copy_(top)
         out.mul_(sig)
+
+
+def _lif_grad(ctx, grad_out: torch.Tensor | None, spread) -> tuple:
+    """The backward of the LIF functions: ``spread(grad_out, u)`` gives the gradient at each step's spikes (the
+    output's own, or that of a reduction of them), then BPTT through the kept membranes ``u``."""
+    if grad_out is None:
+        return (None,) * 9
+    (u,) = ctx.saved_tensors
+    grad, _ = _lif_backward(u, spread(grad_out, u), *ctx.args)
+    return (grad,) + (None,) * 8
 
 
 def _lif_reduced_window(ctx, current, static: bool, steps: int, decay: float, threshold: float, spike: SpikeFn,
@@ -435,11 +441,7 @@ class LIFPooledFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_pooled):
-        if grad_pooled is None:
-            return (None,) * 9
-        (u,) = ctx.saved_tensors
-        grad, _ = _lif_backward(u, _PooledGrad(grad_pooled), *ctx.args)
-        return (grad,) + (None,) * 8
+        return _lif_grad(ctx, grad_pooled, lambda g, u: _PooledGrad(g))
 
 
 class LIFRateFunction(torch.autograd.Function):
@@ -457,12 +459,8 @@ class LIFRateFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_rate):
-        if grad_rate is None:
-            return (None,) * 9
-        (u,) = ctx.saved_tensors
-        per_step = torch.div(grad_rate, u.shape[0]).expand(u.shape)  # what the mean's backward hands each step
-        grad, _ = _lif_backward(u, per_step, *ctx.args)
-        return (grad,) + (None,) * 8
+        # every step gets what the mean's backward hands it: the rate's gradient / T, as a view
+        return _lif_grad(ctx, grad_rate, lambda g, u: torch.div(g, u.shape[0]).expand(u.shape))
 
 
 def lif_rate_forward(neuron, currents: torch.Tensor, spike: SpikeFn) -> torch.Tensor:
