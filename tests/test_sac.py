@@ -16,6 +16,7 @@ from hhlif.cli import main
 from hhlif.errors import ConfigError
 from hhlif.networks import count_parameters
 from hhlif.networks.policy import (
+    MLP,
     SquashedGaussian,
     build_actor,
     build_critic,
@@ -231,6 +232,19 @@ def test_tanh_gaussian_log_prob_matches_a_direct_computation():
     assert torch.allclose(head.deterministic(mean), torch.tanh(mean) * scale + bias)
     low, high = torch.tensor([-3.0, -1.0]), torch.tensor([3.0, 2.0])
     assert torch.all(action >= low) and torch.all(action <= high)
+
+
+def test_mlp_is_its_sequential_in_values_gradients_and_state_dict_keys():
+    torch.manual_seed(3)
+    mlp = MLP(5, 8, 2)
+    plain = torch.nn.Sequential(*mlp)  # the same layer objects, called one by one
+    assert list(mlp.state_dict()) == ["0.weight", "0.bias", "2.weight", "2.bias", "4.weight", "4.bias"]
+    x = torch.randn(7, 5)
+    out = mlp(x)
+    assert torch.equal(out, plain(x))
+    (grad_mlp,) = torch.autograd.grad(out.square().sum(), mlp[2].weight)
+    (grad_plain,) = torch.autograd.grad(plain(x).square().sum(), plain[2].weight)
+    assert torch.equal(grad_mlp, grad_plain) and grad_mlp.abs().sum() > 0
 
 
 def test_soft_update_on_known_tensors():

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from hhlif.errors import ConfigError, require_positive
@@ -43,10 +44,24 @@ def init_linear(module: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
-def mlp(features: int, hidden: int, out: int) -> nn.Sequential:
-    """``Linear(features, hidden)–ReLU–Linear(hidden, hidden)–ReLU–Linear(hidden, out)``."""
-    return nn.Sequential(nn.Linear(features, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
+class MLP(nn.Sequential):
+    """``Linear(features, hidden)–ReLU–Linear(hidden, hidden)–ReLU–Linear(hidden, out)``: each branch of the actor
+    and each Q-network.
+
+    The forward applies the three layers' functions itself instead of calling each submodule: at these sizes a
+    module call is a good part of a layer's cost, and one SAC update runs ten such passes (about 2% of an update
+    measured). Parameters, their names and the ``state_dict`` are those of the equivalent ``nn.Sequential``;
+    hooks registered on the inner layers are not called."""
+
+    def __init__(self, features: int, hidden: int, out: int):
+        super().__init__(nn.Linear(features, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
                          nn.Linear(hidden, out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        first, _, second, _, last = self._modules.values()
+        x = F.relu(F.linear(x, first.weight, first.bias))
+        x = F.relu(F.linear(x, second.weight, second.bias))
+        return F.linear(x, last.weight, last.bias)
 
 
 class SquashedGaussian(nn.Module):
@@ -93,8 +108,8 @@ class SpikingActor(nn.Module):
         width = hidden * width_factor
         self.window, self.repeat = window, repeat
         self.layer = SpikingLinear(obs_size, width, neuron)
-        self.mean = mlp(self.layer.out_features, width, action_size)
-        self.log_std = mlp(self.layer.out_features, width, action_size)
+        self.mean = MLP(self.layer.out_features, width, action_size)
+        self.log_std = MLP(self.layer.out_features, width, action_size)
         self.head = SquashedGaussian(action_low, action_high)
         init_linear(self)
 
@@ -127,8 +142,8 @@ class TwinQ(nn.Module):
 
     def __init__(self, obs_size: int, action_size: int, hidden: int):
         super().__init__()
-        self.q1 = mlp(obs_size + action_size, hidden, 1)
-        self.q2 = mlp(obs_size + action_size, hidden, 1)
+        self.q1 = MLP(obs_size + action_size, hidden, 1)
+        self.q2 = MLP(obs_size + action_size, hidden, 1)
         init_linear(self)
 
     def forward(self, obs: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -225,15 +225,16 @@ def _chunks(shape, device: torch.device) -> list[slice]:
 
 
 class _Steps:
-    """Per-step storage: the steps of a ``[T, ...]`` tensor when the trajectory is kept, else two
-    alternating buffers of one step."""
+    """Per-step storage: the steps of a ``[T, ...]`` tensor when the trajectory is kept (its views made in one
+    ``unbind``, not one indexing operation per step), else two alternating buffers of one step."""
 
     def __init__(self, store: torch.Tensor | None, shape, like: torch.Tensor):
         self.store = store
-        self.bufs = None if store is not None else (like.new_empty(shape), like.new_empty(shape))
+        self.views = store.unbind(0) if store is not None else (like.new_empty(shape), like.new_empty(shape))
+        self.period = len(self.views)
 
     def __getitem__(self, t: int) -> torch.Tensor:
-        return self.store[t] if self.store is not None else self.bufs[t % 2]
+        return self.views[t % self.period]
 
 
 # -- LIF and s-LIF2HH --------------------------------------------------------------------------------------------
@@ -657,8 +658,10 @@ def _hh_backward_chunk(saved, grad_spikes, grad, static, threshold, spike, const
             grad.mul_(grad_spikes)  # σ_t gs_t (= gs_t σ_t: the product is commutative)
         else:
             torch.mul(grad_spikes, saved, out=grad)
+        grads = grad.unbind(0)
+        decays = None if detach else decay.unbind(0)
         for t in range(steps - 2, -1, -1):
-            grad[t].add_(grad[t + 1]) if detach else grad[t].addcmul_(grad[t + 1], decay[t + 1])
+            grads[t].add_(grads[t + 1]) if detach else grads[t].addcmul_(grads[t + 1], decays[t + 1])
         return
     grads = _Steps(None if static else grad, shape, saved)
     sig = saved.new_empty(shape) if keep_v else None
