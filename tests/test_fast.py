@@ -13,7 +13,15 @@ from hhlif.bench.reference import ReferenceFormulation
 from hhlif.errors import ConfigError
 from hhlif.neurons import HH, LIF, LIFHH
 from hhlif.neurons.base import Neuron, NonFiniteState
-from hhlif.neurons.fused import HHFunction, LIFFunction, LIFHHFunction, SpikeFn, hh_forward, hh_gating
+from hhlif.neurons.fused import (
+    HHFunction,
+    LIFFunction,
+    LIFHHFunction,
+    SpikeFn,
+    conv2d_steps,
+    hh_forward,
+    hh_gating,
+)
 from hhlif.trainers.classify import build_classifier
 
 SMALL = {  # small versions of the paper's models, and the options the fused backward must respect
@@ -254,6 +262,28 @@ def test_guard_reports_the_same_step_on_the_fast_path(make):
     step = _guard_step(fused, currents)
     assert step == _guard_step(eager, currents)
     assert 1 <= step <= 60
+
+
+def test_conv_of_spike_maps_is_the_module_forward_and_its_gradients_in_float64():
+    # forward: the module's own convolution, bit for bit; backward (channels-last kernels): autograd's gradients
+    torch.manual_seed(4)
+    conv = torch.nn.Conv2d(3, 4, 3, padding=1).double()
+    x = (torch.rand(6, 3, 8, 8, dtype=torch.float64) * 4).floor().div(4).requires_grad_()  # pooled spikes
+    y = conv2d_steps(conv, x)
+    assert "_Conv2dBackward" in type(y.grad_fn).__name__
+    assert torch.equal(y, conv(x))
+    assert torch.autograd.gradcheck(lambda x, w, b: conv2d_steps(_with(conv, w, b), x),
+                                    (x, conv.weight, conv.bias))
+    image = torch.rand(2, 3, 8, 8, dtype=torch.float64)  # no gradient wanted: the module itself runs
+    assert type(conv2d_steps(conv, image).grad_fn).__name__ == "ConvolutionBackward0"
+
+
+def _with(conv: torch.nn.Conv2d, weight: torch.Tensor, bias: torch.Tensor) -> torch.nn.Conv2d:
+    """``conv`` with ``weight`` and ``bias`` as its parameters' values (tensors gradcheck varies)."""
+    twin = copy.deepcopy(conv)
+    del twin.weight, twin.bias
+    twin.weight, twin.bias = weight, bias
+    return twin
 
 
 def test_static_current_gradient_needs_no_zero_buffer():

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from hhlif.neurons import build_neuron
+from hhlif.neurons.fused import conv2d_steps
 
 
 def _units_last(current: torch.Tensor, k: int, dim: int) -> torch.Tensor:
@@ -85,7 +86,7 @@ class SpikingConv2d(nn.Module):
     def _project(self, x: torch.Tensor) -> torch.Tensor:
         if self.in_submaps > 1:
             x = x.sum(-1)
-        y = self.synapse(x)
+        y = conv2d_steps(self.synapse, x)
         if self.extra_bias:
             y = y + self.extra_bias * self.synapse.bias.view(-1, 1, 1)
         return y

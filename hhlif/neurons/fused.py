@@ -43,7 +43,9 @@ page faults than the arithmetic done on it, so only the outputs and the saved tr
 (see also :func:`keep_freed_memory`). On a CPU the batch is cut into chunks of about ``CPU_CHUNK_ELEMENTS``
 values, each run through all T steps, so that a chunk's per-step temporaries stay in cache.
 No ``torch.compile``: compiling the LIF window took 86 s cold on the 2-core CPU this was tuned on and ran only
-1.4× faster than this loop once warm, so a compiled path would not pay for itself within a training run there.
+1.4× faster than this loop once warm, so a compiled path would not pay for itself within a training run there;
+the HH window at the SAC actor's size (T 15, batch 64, 128 neurons) compiled in 7 s but its generated kernel ran
+about 2× slower than this loop (the same spikes, bit for bit).
 Fewer operations per step are not available without changing the rounding: the fused forms PyTorch offers
 (``addcmul``, ``add(alpha=)``) contract into fused multiply-adds on this CPU, and the spikes must stay those of
 the eager loop. What is exact is used: HH's three ionic terms of a step are one subtraction and one
@@ -60,6 +62,8 @@ networks: exact on 0/1 values, several times faster than ``F.avg_pool2d`` forwar
 :class:`LIFPooledFunction` and :class:`LIFRateFunction` fold that pooling, or the firing rate, into the LIF
 window, for a population nothing observes (:meth:`Neuron.pooled <hhlif.neurons.base.Neuron.pooled>`,
 :meth:`Neuron.rate <hhlif.neurons.base.Neuron.rate>`): the spike train then never exists whole.
+:func:`conv2d_steps` is the convolution of those pooled spike maps over all steps, whose backward runs in the
+channels-last layout on a CPU (its forward, and so every spike, is unchanged).
 """
 
 from __future__ import annotations
@@ -211,7 +215,9 @@ def assert_finite_trajectory(neuron: Neuron, *trajectories: torch.Tensor) -> Non
 #: On a CPU the batch is processed in chunks of about this many values, each chunk through all T steps before
 #: the next: a chunk's per-step temporaries stay in the core's cache instead of streaming ``[B, ...]`` through
 #: memory at every operation (the eager loop's cost on large populations). On a GPU one chunk holds everything.
-CPU_CHUNK_ELEMENTS = 1 << 17
+#: 2^18 was the fastest of 2^15 … 2^23 for every paper model's training step on the 2-core test machine (1 MiB
+#: of L2 cache per core): 4 % faster than 2^17 on the convolutional models, the same on the small ones.
+CPU_CHUNK_ELEMENTS = 1 << 18
 
 
 def _chunks(shape, device: torch.device) -> list[slice]:
@@ -771,3 +777,39 @@ def avg_pool_2x2(x: torch.Tensor, k: int = 1) -> torch.Tensor:
     values the four terms are added in another order (a rounding difference). Several times faster than
     ``F.avg_pool2d`` on a CPU (forward and backward), and no copy for the sub-map layout."""
     return _Pool2x2.apply(x, int(k))
+
+
+# -- convolution of spike maps over all steps -------------------------------------------------------------------------
+class _Conv2d(torch.autograd.Function):
+    """``F.conv2d`` of ``[N, C, H, W]`` maps in the layout given; the backward converts the saved input and the
+    incoming gradient to channels-last and runs oneDNN's channels-last kernels there, which on a CPU take about
+    60 % of the time of the contiguous ones for the second layer's convolution (the largest cost of a
+    convolutional network's training step). The forward is left alone: a channels-last forward sums in another
+    order and would change spikes against the eager loop; gradients only change by rounding."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, conv: torch.nn.Conv2d):
+        ctx.save_for_backward(x, weight)
+        ctx.args = (conv.stride, conv.padding, conv.dilation, conv.groups, bias is not None)
+        return F.conv2d(x, weight, bias, conv.stride, conv.padding, conv.dilation, conv.groups)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        x, weight = ctx.saved_tensors
+        stride, padding, dilation, groups, has_bias = ctx.args
+        last = torch.channels_last
+        wanted = [ctx.needs_input_grad[0], ctx.needs_input_grad[1], has_bias and ctx.needs_input_grad[2]]
+        gx, gw, gb = torch.ops.aten.convolution_backward(
+            grad.contiguous(memory_format=last), x.contiguous(memory_format=last),
+            weight.contiguous(memory_format=last), [weight.shape[0]] if has_bias else None, stride, padding,
+            dilation, False, [0, 0], groups, wanted)
+        return (gx, None if gw is None else gw.contiguous(), gb, None)
+
+
+def conv2d_steps(conv: torch.nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+    """``conv(x)`` for ``[N, C, H, W]`` maps: on a CPU, when ``x`` needs a gradient (spike maps from a spiking
+    layer, not an image), with the channels-last backward of :class:`_Conv2d`; anywhere else the module itself
+    (for a one-channel image, converting costs more than it saves)."""
+    if x.device.type != "cpu" or not (torch.is_grad_enabled() and x.requires_grad) or conv.padding_mode != "zeros":
+        return conv(x)
+    return _Conv2d.apply(x, conv.weight, conv.bias, conv)
