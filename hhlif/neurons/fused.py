@@ -216,7 +216,8 @@ def assert_finite_trajectory(neuron: Neuron, *trajectories: torch.Tensor) -> Non
 #: the next: a chunk's per-step temporaries stay in the core's cache instead of streaming ``[B, ...]`` through
 #: memory at every operation (the eager loop's cost on large populations). On a GPU one chunk holds everything.
 #: 2^18 was the fastest of 2^15 … 2^23 for every paper model's training step on the 2-core test machine (1 MiB
-#: of L2 cache per core): 4 % faster than 2^17 on the convolutional models, the same on the small ones.
+#: of L2 cache per core): 4–6 % faster than 2^17 on the LIF and s-LIF2HH convolutional models, about the same
+#: on the others.
 CPU_CHUNK_ELEMENTS = 1 << 18
 
 
@@ -782,10 +783,11 @@ def avg_pool_2x2(x: torch.Tensor, k: int = 1) -> torch.Tensor:
 # -- convolution of spike maps over all steps -------------------------------------------------------------------------
 class _Conv2d(torch.autograd.Function):
     """``F.conv2d`` of ``[N, C, H, W]`` maps in the layout given; the backward converts the saved input and the
-    incoming gradient to channels-last and runs oneDNN's channels-last kernels there, which on a CPU take about
-    60 % of the time of the contiguous ones for the second layer's convolution (the largest cost of a
-    convolutional network's training step). The forward is left alone: a channels-last forward sums in another
-    order and would change spikes against the eager loop; gradients only change by rounding."""
+    incoming gradient to channels-last and runs oneDNN's channels-last kernels there, which on a CPU took 52 %
+    (10 channels) to 79 % (40 channels) of the time of the contiguous ones for the second layer's convolution,
+    the largest cost of a convolutional network's training step. The forward is left alone: a channels-last
+    forward sums in another order and would change spikes against the eager loop; gradients only change by
+    rounding."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, conv: torch.nn.Conv2d):
@@ -810,6 +812,8 @@ def conv2d_steps(conv: torch.nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
     """``conv(x)`` for ``[N, C, H, W]`` maps: on a CPU, when ``x`` needs a gradient (spike maps from a spiking
     layer, not an image), with the channels-last backward of :class:`_Conv2d`; anywhere else the module itself
     (for a one-channel image, converting costs more than it saves)."""
-    if x.device.type != "cpu" or not (torch.is_grad_enabled() and x.requires_grad) or conv.padding_mode != "zeros":
+    if x.device.type != "cpu" or not (torch.is_grad_enabled() and x.requires_grad):
+        return conv(x)
+    if conv.padding_mode != "zeros" or isinstance(conv.padding, str):
         return conv(x)
     return _Conv2d.apply(x, conv.weight, conv.bias, conv)
