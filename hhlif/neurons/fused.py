@@ -238,10 +238,9 @@ class _Steps:
     def __init__(self, store: torch.Tensor | None, shape, like: torch.Tensor):
         self.store = store
         self.views = store.unbind(0) if store is not None else (like.new_empty(shape), like.new_empty(shape))
-        self.period = len(self.views)
 
     def __getitem__(self, t: int) -> torch.Tensor:
-        return self.views[t % self.period]
+        return self.views[t % len(self.views)]
 
 
 # -- LIF and s-LIF2HH --------------------------------------------------------------------------------------------
@@ -387,15 +386,8 @@ class _PooledGrad:
         return _PooledGrad(self.grad[index])
 
     def times(self, t: int, sig: torch.Tensor, out: torch.Tensor) -> None:
-        """``out = gs_t σ_t`` (the values the pooling's backward and one product give, bitwise): the quarter
-        written into the four cells of each block with three strided copies (as :class:`_Pool2x2`'s backward
-        does; a broadcasting product over 2-wide blocks runs several times slower), then the product."""
-        quarter = torch.mul(self.grad[t], _scalars(self.grad, 0.25)[0])
-        *lead, h, w = quarter.shape
-        top = out.view(*lead, h, 2, w, 2).select(-3, 0)
-        top.select(-1, 0).copy_(quarter)
-        top.select(-1, 1).copy_(quarter)
-        out.view(*lead, h, 2, w, 2).select(-3, 1).copy_(top)
+        """``out = gs_t σ_t``, bitwise the pooling's backward (:func:`_unpool_into`) followed by the product."""
+        _unpool_into(self.grad[t], out)
         out.mul_(sig)
 
 
@@ -748,16 +740,23 @@ class _Pool2x2(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        k = ctx.k
-        t = 1 if k > 1 else 0
-        *lead, h, w = ctx.shape[:-1] if k > 1 else ctx.shape
-        quarter = torch.mul(grad, _scalars(grad, 0.25)[0])
-        out = grad.new_empty((*lead, h // 2, 2, w // 2, 2, *((k,) if k > 1 else ())))
-        top = out.select(-3 - t, 0)  # the first row of every 2×2 block: [..., H/2, W/2, 2(, k)]
-        top.select(-1 - t, 0).copy_(quarter)
-        top.select(-1 - t, 1).copy_(quarter)
-        out.select(-3 - t, 1).copy_(top)  # the second row: the same
-        return out.reshape(ctx.shape), None
+        out = grad.new_empty(ctx.shape)
+        _unpool_into(grad, out, ctx.k)
+        return out, None
+
+
+def _unpool_into(grad: torch.Tensor, out: torch.Tensor, k: int = 1) -> None:
+    """``out`` ``[..., H, W(, k)]`` (contiguous) = a quarter of ``grad`` ``[..., H/2, W/2(, k)]`` in each cell of
+    its 2×2 block (the pooling's backward): three strided copies, faster than ``avg_pool2d``'s backward or a
+    broadcasting product over 2-wide blocks."""
+    t = 1 if k > 1 else 0
+    quarter = torch.mul(grad, _scalars(grad, 0.25)[0])
+    *lead, h, w = grad.shape[:-1] if k > 1 else grad.shape
+    blocks = out.view(*lead, h, 2, w, 2, *((k,) if k > 1 else ()))
+    top = blocks.select(-3 - t, 0)  # the first row of every 2×2 block: [..., H/2, W/2, 2(, k)]
+    top.select(-1 - t, 0).copy_(quarter)
+    top.select(-1 - t, 1).copy_(quarter)
+    blocks.select(-3 - t, 1).copy_(top)  # the second row: the same
 
 
 def _pool_into(x: torch.Tensor, out: torch.Tensor, k: int = 1) -> None:
