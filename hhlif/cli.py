@@ -246,7 +246,7 @@ def _run_hydra(name: str, command: ModuleType, argv: list[str]) -> int:
     saved = sys.argv
     sys.argv = [f"hhlif-{name}", *argv]
     try:
-        hydra.main(config_path="conf", config_name=command.CONFIG_NAME, version_base="1.3")(task)()
+        hydra.main(config_path="pkg://hhlif.conf", config_name=command.CONFIG_NAME, version_base="1.3")(task)()
     finally:
         sys.argv = saved
     failures = _failed_jobs(argv)

@@ -18,7 +18,7 @@ PLUGINS = {("hydra/launcher", "joblib"): ("hydra-joblib-launcher", "launchers"),
 
 
 def compose(config_name: str, overrides: list[str], *, where: str = "", with_hydra: bool = False) -> DictConfig:
-    """The config ``config_name`` (a root config of ``hhlif/conf``) with ``overrides`` applied.
+    """The config ``config_name`` (a root config of ``conf/``, installed as ``hhlif.conf``) with ``overrides`` applied.
 
     Works inside a running Hydra app (a command composing configs of its own) and outside one. ``where``
     prefixes error messages (e.g. which item of a preset was bad). Without ``with_hydra`` the ``hydra`` node is
