@@ -28,6 +28,7 @@ from hhlif.checkpoint import load_checkpoint
 from hhlif.commands import COMMANDS
 from hhlif.config import compose
 from hhlif.errors import ConfigError, HhlifError, Interrupted
+from hhlif.experiment import finished
 from hhlif.logger import clear_failure, write_failure
 from hhlif.resume import (
     CHECKPOINT,
@@ -267,9 +268,7 @@ def _finished_job(cfg, run_dir: Path) -> dict | None:
         saved = load_checkpoint(checkpoint).get("config", {})
         check_compatible(saved, OmegaConf.to_container(cfg, resolve=True), checkpoint)
     done = json.loads(metrics.read_text())
-    limit, reached = ((cfg.trainer.get("max_epochs"), done.get("epoch")) if "max_epochs" in cfg.get("trainer", {})
-                      else (cfg.get("trainer", {}).get("total_steps"), done.get("steps")))
-    return done if limit is None or reached is None or reached >= limit else None
+    return done if finished(cfg, done) else None
 
 
 def _continue_requeued(cfg, run_dir: Path):

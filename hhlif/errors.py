@@ -32,6 +32,10 @@ class RunError(HhlifError):
     """A run failed for a reason other than its configuration (exit status 1)."""
 
 
+class ShapeError(HhlifError, ValueError):
+    """A tensor given to hhlif's library API has the wrong shape (the message gives the expected one)."""
+
+
 class Interrupted(HhlifError):
     """SIGINT/SIGTERM stopped a run after it saved a checkpoint (exit status 128 + signal number)."""
 

@@ -143,9 +143,8 @@ def build_logger(run_cfg: Any, run_dir: Path, purge_step: int | None = None) -> 
     hyper-parameters (:func:`hhlif.report.naming.hparams_of`) for TensorBoard's HParams tab."""
     from omegaconf import OmegaConf
 
-    from hhlif.registry import build
+    from hhlif.plugins import build
     from hhlif.report.naming import hparams_of
 
     hparams = hparams_of(OmegaConf.to_container(run_cfg, resolve=True))
-    return build({"tensorboard": RunLogger}, "logger", run_cfg.logger, run_dir, purge_step=purge_step,
-                 hparams=hparams)
+    return build(run_cfg.logger, "logger", run_dir, purge_step=purge_step, hparams=hparams)

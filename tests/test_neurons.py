@@ -156,11 +156,11 @@ def test_lif_hh_outputs_four_trains_per_unit_and_resets_each_subneuron():
 
 
 def test_lif_hh_mixer_shared_when_asked():
-    shared: dict = {}
-    a = build_neuron({"name": "lif_hh", "share_mixer": True}, (3,), shared)
-    b = build_neuron({"name": "lif_hh", "share_mixer": True}, (5,), shared)
-    c = build_neuron({"name": "lif_hh", "share_mixer": False}, (5,), shared)
+    a = build_neuron({"name": "lif_hh", "share_mixer": True}, (3,))
+    b = build_neuron({"name": "lif_hh", "share_mixer": True}, (5,), **a.shared_modules())
+    c = build_neuron({"name": "lif_hh", "share_mixer": False}, (5,), **a.shared_modules())
     assert a.mixer is b.mixer and c.mixer is not a.mixer
+    assert c.shared_modules() == {} and b.shared_modules()["mixer"] is a.mixer
     abs_init = build_neuron({"name": "lif_hh", "mixer_abs_init": True}, (3,))
     assert float(abs_init.mixer.weight.detach().min()) >= 0
 
@@ -186,8 +186,8 @@ def test_binary_static_input_evaluated_once_same_result():
 
 # -- config ------------------------------------------------------------------------------------------------
 def test_build_neuron_rejects_unknown_name_and_parameter():
-    with pytest.raises(ConfigError, match="Valid choices: binary, hh, (hh_textbook, )?lif, lif_hh"):
-        build_neuron({"name": "izhikevich"}, (3,))
+    with pytest.raises(ConfigError, match="Installed neurons: binary, hh, hh_textbook, lif, lif_hh"):
+        build_neuron({"name": "no_such_neuron"}, (3,))
     with pytest.raises(ConfigError, match="decay"):
         build_neuron({"name": "lif", "tau": 2.0}, (3,))
     with pytest.raises(ConfigError, match="neuron.dt"):

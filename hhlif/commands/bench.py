@@ -163,10 +163,10 @@ def _sac_cfg(opts: DictConfig, seed: int, device: str) -> DictConfig:
 # -- building ----------------------------------------------------------------------------------------------
 def _build_pair(cfg: DictConfig, seed: int, device: torch.device):
     """(fast model, reference formulation over a copy of its weights), both on ``device``."""
-    from hhlif.trainers.classify import build_classifier
+    from hhlif.experiment import build_model
 
     seed_everything(seed)
-    fast = build_classifier(cfg).to(device)
+    fast = build_model(cfg).to(device)
     twin = copy.deepcopy(fast)
     for module in fast.modules():
         if isinstance(module, Neuron):  # the per-step finiteness guard, as the trainer runs the model

@@ -49,7 +49,6 @@ log = logging.getLogger(__name__)
 ADD_COLOUR = (0.6118, 0.7020, 0.8314)
 MUL_COLOUR = (0.6980, 0.2588, 0.2549)
 ITEM_KEYS = {"key", "overrides"}
-CLASSIFY_NETWORKS = ("fc", "conv", "vib")
 CONTROL_NETWORKS = ("policy",)
 FORBIDDEN_OVERRIDES = ("experiment", "flops", "hydra")
 
@@ -189,9 +188,6 @@ def build_model(cfg: DictConfig) -> torch.nn.Module:
     does not go together."""
     network, task = cfg.network.get("name"), cfg.task.get("name")
     control = task in ENV_NAMES
-    if network not in CLASSIFY_NETWORKS + CONTROL_NETWORKS:
-        raise ConfigError(f"network={network!r} cannot be counted. Networks hhlif flops counts: "
-                          f"{', '.join(sorted(CLASSIFY_NETWORKS + CONTROL_NETWORKS))}.")
     if network in CONTROL_NETWORKS and not control:
         raise ConfigError(f"network={network} is the SAC actor of the control tasks and is sized by one: add "
                           f"task={' or task='.join(ENV_NAMES)} (task={task} was given).")
@@ -204,12 +200,10 @@ def build_model(cfg: DictConfig) -> torch.nn.Module:
         spec = _env_spec(task, cfg.task.get("env_version"))
         with torch.device("meta"):
             return build_actor(cfg.network, cfg.neuron, spec)
-    if network == "vib":
-        from hhlif.trainers.vib import build_vib as build
-    else:
-        from hhlif.trainers.classify import build_classifier as build
+    from hhlif.trainers.classify import build_classifier  # any classification network: the task's shapes
+
     with torch.device("meta"):
-        return build(cfg)
+        return build_classifier(cfg)
 
 
 def _env_spec(task: str, version: str):

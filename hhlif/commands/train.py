@@ -9,13 +9,11 @@ import torch
 from omegaconf import DictConfig
 
 from hhlif.errors import bad_value, require_positive
-from hhlif.registry import lookup
+from hhlif.experiment import trainer_of
 from hhlif.runtime import resolve_device
-from hhlif.trainers import classify, sac, vib
 
 CONFIG_NAME = "train"
 SUMMARY = "train a spiking network on a task (multi-task classification, or SAC control of MuJoCo pendulums)"
-TRAINERS = {"classify": classify, "sac": sac, "vib": vib}
 
 
 def validate(cfg: DictConfig) -> None:
@@ -26,10 +24,10 @@ def validate(cfg: DictConfig) -> None:
     if cfg.objective is not None and not isinstance(cfg.objective, str):
         raise bad_value("objective", cfg.objective, "a key of metrics.json (e.g. test/acc_mean) or null")
     resolve_device(cfg.device)
-    lookup(TRAINERS, "trainer", cfg.trainer).validate(cfg)
+    trainer_of(cfg).validate(cfg)
 
 
 def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     if cfg.threads is not None:
         torch.set_num_threads(int(cfg.threads))
-    return lookup(TRAINERS, "trainer", cfg.trainer).run(cfg, run_dir)
+    return trainer_of(cfg).run(cfg, run_dir)

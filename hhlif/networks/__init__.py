@@ -1,4 +1,4 @@
-"""Networks: synapses and neuron layers composed into models. ``build_network`` builds one from config."""
+"""Networks: synapses and neuron layers composed into models, built from a ``network`` config section."""
 
 from __future__ import annotations
 
@@ -9,14 +9,13 @@ from torch import nn
 
 from hhlif.networks.conv import ConvNet
 from hhlif.networks.fc import FCNet
-from hhlif.registry import build
-
-NETWORKS: dict[str, type[nn.Module]] = {"fc": FCNet, "conv": ConvNet}
 
 
 def build_network(cfg: Mapping[str, Any], neuron: Mapping[str, Any], **task: Any) -> nn.Module:
-    """Build the network ``cfg`` (``name`` + its parameters) of ``neuron`` units for a task's shapes."""
-    return build(NETWORKS, "network", cfg, neuron=neuron, **task)
+    """Build the network ``cfg`` (its ``_target_`` and parameters) of ``neuron`` units for a task's shapes."""
+    from hhlif.plugins import build
+
+    return build(cfg, "network", neuron=neuron, **task)
 
 
 def count_parameters(model: nn.Module) -> tuple[int, int]:
@@ -27,4 +26,4 @@ def count_parameters(model: nn.Module) -> tuple[int, int]:
     return trainable, frozen
 
 
-__all__ = ["NETWORKS", "build_network", "count_parameters", "FCNet", "ConvNet"]
+__all__ = ["build_network", "count_parameters", "FCNet", "ConvNet"]

@@ -35,11 +35,10 @@ class ConvNet(nn.Module):
             raise ConfigError(f"network=conv needs image sides divisible by 4 (two 2×2 poolings); got {h}×{w}.")
         c = channels * width_factor
         self.time_steps = time_steps
-        shared: dict = {}
-        self.layer1 = SpikingConv2d(cin, c, (h, w), neuron, weight_scale=weight_scale, shared=shared)
+        self.layer1 = SpikingConv2d(cin, c, (h, w), neuron, weight_scale=weight_scale)
         k = self.layer1.neuron.outputs_per_unit
-        self.layer2 = SpikingConv2d(c, c, (h // 2, w // 2), neuron, in_submaps=k,
-                                    bias_per_submap=bias_per_submap, weight_scale=weight_scale, shared=shared)
+        self.layer2 = SpikingConv2d(c, c, (h // 2, w // 2), neuron, in_submaps=k, bias_per_submap=bias_per_submap,
+                                    weight_scale=weight_scale, shared=self.layer1.neuron.shared_modules())
         self.k_out = self.layer2.neuron.outputs_per_unit
         self.head = MultiTaskHead(c * (h // 4) * (w // 4) * self.k_out, hidden=readout, tasks=tasks,
                                   classes=classes)

@@ -4,17 +4,22 @@ Currents are computed for every step at once: a static input ``[B, ...]`` is pro
 current expanded along T (a view); a time-varying input ``[T, B, ...]`` is projected in one batched call.
 A unit that takes k > 1 currents (s-LIF2HH) gets one synapse with k blocks of outputs, block j feeding
 input j of every unit.
+
+The neuron of a layer is a config section (``{_target_: hhlif.neurons.hh.HH, threshold: 0.2}``) or any factory
+``shape → Neuron`` (``hhlif.HH``, ``functools.partial(hhlif.LIF, decay=0.5)``). The time axis of an input is
+explicit: a layer takes a static input ``[B, ...]`` with ``steps`` given, or a time-varying one ``[T, B, ...]``
+without; anything else is a :class:`~hhlif.errors.ShapeError`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 import torch
 from torch import nn
 
-from hhlif.neurons import build_neuron
+from hhlif.errors import ShapeError
+from hhlif.neurons import NeuronSpec, build_neuron
 from hhlif.neurons.fused import conv2d_steps
 
 
@@ -27,8 +32,14 @@ def _units_last(current: torch.Tensor, k: int, dim: int) -> torch.Tensor:
     return blocks.movedim(dim, -1)
 
 
-def _over_time(fn, x: torch.Tensor, steps: int | None) -> torch.Tensor:
-    """Apply ``fn`` to a static input once (expanded to ``steps``) or to all steps of ``[T, B, ...]`` at once."""
+def _over_time(fn, x: torch.Tensor, steps: int | None, item_dims: int) -> torch.Tensor:
+    """Apply ``fn`` to a static input once (expanded to ``steps``) or to all steps of ``[T, B, ...]`` at once;
+    ``item_dims`` is the number of axes of one sample (1 for features, 3 for images)."""
+    wanted = item_dims + (1 if steps is not None else 2)
+    if x.dim() != wanted:
+        form = "[B, ...] with steps=T" if steps is not None else "[T, B, ...] (time first), or [B, ...] with steps=T"
+        raise ShapeError(f"expected an input of {wanted} axes, {form} (one sample has {item_dims}); got "
+                         f"{list(x.shape)}.")
     if steps is not None:
         y = fn(x)
         return y.unsqueeze(0).expand(steps, *y.shape)
@@ -40,10 +51,10 @@ def _over_time(fn, x: torch.Tensor, steps: int | None) -> torch.Tensor:
 class SpikingLinear(nn.Module):
     """``Linear(in_features, units·k_in)`` → neuron population of ``units``; output spikes ``[T, B, units·k_out]``."""
 
-    def __init__(self, in_features: int, units: int, neuron: Mapping[str, Any], *, weight_scale: float = 1.0,
-                 shared: dict | None = None):
+    def __init__(self, in_features: int, units: int, neuron: NeuronSpec, *, weight_scale: float = 1.0,
+                 shared: Mapping[str, nn.Module] | None = None):
         super().__init__()
-        self.neuron = build_neuron(neuron, (units,), shared)
+        self.neuron = build_neuron(neuron, (units,), **(shared or {}))
         self.synapse = nn.Linear(in_features, units * self.neuron.inputs_per_unit)
         if weight_scale != 1.0:
             with torch.no_grad():
@@ -52,14 +63,14 @@ class SpikingLinear(nn.Module):
 
     def forward(self, x: torch.Tensor, steps: int | None = None) -> torch.Tensor:
         """``x``: static ``[B, in]`` with ``steps`` given, or time-varying ``[T, B, in]``."""
-        current = _over_time(self.synapse, x, steps)
+        current = _over_time(self.synapse, x, steps, 1)
         spikes = self.neuron(_units_last(current, self.neuron.inputs_per_unit, 2))
         return spikes.flatten(2)
 
     def rate(self, x: torch.Tensor, steps: int | None = None) -> torch.Tensor:
         """The firing rate ``[B, units·k_out]`` of :meth:`forward`'s spikes (:meth:`Neuron.rate
         <hhlif.neurons.base.Neuron.rate>`)."""
-        current = _over_time(self.synapse, x, steps)
+        current = _over_time(self.synapse, x, steps, 1)
         return self.neuron.rate(_units_last(current, self.neuron.inputs_per_unit, 2)).flatten(1)
 
 
@@ -71,11 +82,11 @@ class SpikingConv2d(nn.Module):
     paper's code does by convolving each sub-map separately.
     """
 
-    def __init__(self, in_channels: int, channels: int, size: tuple[int, int], neuron: Mapping[str, Any], *,
+    def __init__(self, in_channels: int, channels: int, size: tuple[int, int], neuron: NeuronSpec, *,
                  in_submaps: int = 1, bias_per_submap: bool = False, weight_scale: float = 1.0,
-                 shared: dict | None = None):
+                 shared: Mapping[str, nn.Module] | None = None):
         super().__init__()
-        self.neuron = build_neuron(neuron, (channels, *size), shared)
+        self.neuron = build_neuron(neuron, (channels, *size), **(shared or {}))
         self.synapse = nn.Conv2d(in_channels, channels * self.neuron.inputs_per_unit, 3, padding=1)
         if weight_scale != 1.0:
             with torch.no_grad():
@@ -92,17 +103,17 @@ class SpikingConv2d(nn.Module):
         return y
 
     def forward(self, x: torch.Tensor, steps: int | None = None) -> torch.Tensor:
-        current = _over_time(self._project, x, steps)
+        current = _over_time(self._project, x, steps, 3 + (self.in_submaps > 1))
         return self.neuron(_units_last(current, self.neuron.inputs_per_unit, 2))
 
     def rate(self, x: torch.Tensor, steps: int | None = None) -> torch.Tensor:
         """The firing rate ``[B, C, H, W(, k_out)]`` of :meth:`forward`'s spikes."""
-        current = _over_time(self._project, x, steps)
+        current = _over_time(self._project, x, steps, 3 + (self.in_submaps > 1))
         return self.neuron.rate(_units_last(current, self.neuron.inputs_per_unit, 2))
 
     def pooled(self, x: torch.Tensor, steps: int | None = None) -> torch.Tensor:
         """:meth:`forward`'s spikes, 2×2 average-pooled (:meth:`Neuron.pooled <hhlif.neurons.base.Neuron.pooled>`)."""
-        current = _over_time(self._project, x, steps)
+        current = _over_time(self._project, x, steps, 3 + (self.in_submaps > 1))
         return self.neuron.pooled(_units_last(current, self.neuron.inputs_per_unit, 2))
 
 

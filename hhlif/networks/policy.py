@@ -153,10 +153,10 @@ class TwinQ(nn.Module):
 
 def build_actor(network: Mapping[str, Any], neuron: Mapping[str, Any], spec) -> SpikingActor:
     """The actor of ``network`` (the ``policy`` config) of ``neuron`` units, sized for an env ``spec``."""
-    from hhlif.registry import build
+    from hhlif.networks import build_network
 
-    return build({"policy": SpikingActor}, "network", network, neuron=neuron, obs_size=spec.obs_size,
-                 action_size=spec.action_size, action_low=spec.action_low, action_high=spec.action_high)
+    return build_network(network, neuron, obs_size=spec.obs_size, action_size=spec.action_size,
+                         action_low=spec.action_low, action_high=spec.action_high)
 
 
 def build_critic(network: Mapping[str, Any], spec) -> TwinQ:

@@ -1,33 +1,36 @@
 """Neuron models. One module per model; each is a :class:`~hhlif.neurons.base.Neuron`.
 
-``build_neuron(cfg, shape, shared)`` turns a ``neuron`` config (its ``name`` plus the model's keyword
-arguments) into a population of the given shape.
+:func:`build_neuron` makes a population from a ``neuron`` config section (its ``_target_`` class and keyword
+arguments, :mod:`hhlif.plugins`) or from any factory ``shape → Neuron`` (a class, a ``functools.partial``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from hhlif.errors import ConfigError
 from hhlif.neurons.base import Neuron
 from hhlif.neurons.binary import Binary
 from hhlif.neurons.hh import HH
 from hhlif.neurons.hh_textbook import HHTextbook
 from hhlif.neurons.lif import LIF
 from hhlif.neurons.lif_hh import LIFHH
-from hhlif.registry import build, lookup
 
-NEURONS: dict[str, type[Neuron]] = {"lif": LIF, "hh": HH, "lif_hh": LIFHH, "binary": Binary, "hh_textbook": HHTextbook}
-
-
-def build_neuron(cfg: Mapping[str, Any], shape: Sequence[int], shared: dict | None = None) -> Neuron:
-    """Build the neuron population described by ``cfg`` (``name`` + the model's parameters) of ``shape``."""
-    return build(NEURONS, "neuron", cfg, shape, shared=shared)
+NeuronSpec = Mapping[str, Any] | Callable[..., Neuron]
 
 
-def neuron_class(cfg: Mapping[str, Any]) -> type[Neuron]:
-    """The class named by ``cfg['name']``."""
-    return lookup(NEURONS, "neuron", cfg)
+def build_neuron(neuron: NeuronSpec, shape: int | Sequence[int], **shared: Any) -> Neuron:
+    """A population of ``shape`` from a config section or a factory; ``shared`` are modules a network shares
+    between layers (:meth:`Neuron.shared_modules`)."""
+    from hhlif.plugins import build
+
+    made = build(neuron, "neuron", shape, **shared) if isinstance(neuron, Mapping) else neuron(shape, **shared)
+    if not isinstance(made, Neuron):
+        name = neuron.get("_target_", neuron.get("name")) if isinstance(neuron, Mapping) else neuron
+        raise ConfigError(f"neuron {name!r} made a {type(made).__name__}, not a neuron: a neuron model subclasses "
+                          "hhlif.neurons.base.Neuron (initial_state, step; see hhlif.testing).")
+    return made
 
 
-__all__ = ["NEURONS", "Neuron", "build_neuron", "neuron_class", "LIF", "HH", "LIFHH", "Binary"]
+__all__ = ["Neuron", "build_neuron", "LIF", "HH", "LIFHH", "HHTextbook", "Binary"]

@@ -17,17 +17,16 @@ class Binary(Neuron):
 
     ops_per_step = None  # not counted: ReLU + step are comparisons, and Fig. 5b has no ANN/CNN
 
-    def __init__(self, shape, *, threshold: float = 0.5, surrogate: str = "boxcar", half_width: float = 0.5,
-                 shared: dict | None = None):
+    def __init__(self, shape, *, threshold: float = 0.5, surrogate: str = "boxcar", half_width: float = 0.5):
         super().__init__(shape, threshold=threshold, surrogate=surrogate, half_width=half_width)
 
-    def initial_state(self, batch, device, dtype) -> State:
+    def initial_state(self, batch, device=None, dtype=None) -> State:
         return ()
 
     def step(self, current: torch.Tensor, state: State):
         return self.spike(torch.relu(current) - self.threshold), state
 
-    def forward(self, currents: torch.Tensor) -> torch.Tensor:
+    def window(self, currents: torch.Tensor) -> torch.Tensor:
         if currents.shape[0] > 1 and currents.stride(0) == 0:  # the same current at every step
             return self.step(currents[0], ())[0].unsqueeze(0).expand_as(currents)
-        return super().forward(currents)
+        return super().window(currents)

@@ -49,7 +49,7 @@ class HH(Neuron):
                  learnable_rates: bool = False, rate_sharing: str = "neuron", detach_ionic: bool = False,
                  e_na: float = 115.0, e_k: float = -12.0, e_l: float = 10.6, g_na: float = 120.0,
                  g_k: float = 36.0, g_l: float = 0.3, surrogate: str = "boxcar", half_width: float = 0.3,
-                 dt_spread: bool = False, fused: bool = True, shared: dict | None = None):
+                 dt_spread: bool = False, fused: bool = True):
         super().__init__(shape, threshold=threshold, surrogate=surrogate, half_width=half_width)
         require_positive("neuron.dt", dt)
         require_positive("neuron.rate_scale", rate_scale)
@@ -71,7 +71,7 @@ class HH(Neuron):
             self.register_buffer("dt_values", self.dt * torch.rand(*self.shape))
         self.fused = bool(fused)
 
-    def initial_state(self, batch, device, dtype) -> State:
+    def initial_state(self, batch, device=None, dtype=None) -> State:
         z = self._zeros(batch, device, dtype)
         return z, z, z, z
 
@@ -91,9 +91,9 @@ class HH(Neuron):
         s = self.spike(v_new - self.threshold)
         return s, (v_new, n_new, m_new, h_new)
 
-    def forward(self, currents: torch.Tensor) -> torch.Tensor:
+    def window(self, currents: torch.Tensor) -> torch.Tensor:
         spike = fused.spike_of(self, HH)
-        return super().forward(currents) if spike is None else fused.hh_forward(self, currents, spike)
+        return super().window(currents) if spike is None else fused.hh_forward(self, currents, spike)
 
     def divergence_hint(self) -> str:
         return f"Forward Euler diverges when the step is too large: lower neuron.dt (now {self.dt})."

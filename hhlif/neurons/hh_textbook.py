@@ -86,8 +86,7 @@ class HHTextbook(Neuron):
                  v_rest: float = -65.0, e_na: float = 50.0, e_k: float = -77.0, e_l: float = -54.387,
                  g_na: float = 120.0, g_k: float = 36.0, g_l: float = 0.3, c_m: float = 1.0,
                  learnable_conductances: bool = False, learnable_rates: bool = False,
-                 param_sharing: str = "channel", detach_gates: bool = False, checkpoint: bool = True,
-                 shared: dict | None = None):
+                 param_sharing: str = "channel", detach_gates: bool = False, checkpoint: bool = True):
         super().__init__(shape, threshold=threshold, surrogate=surrogate, half_width=half_width)
         require_positive("neuron.dt", dt)
         require_positive("neuron.substeps", substeps, integer=True)
@@ -135,7 +134,7 @@ class HHTextbook(Neuron):
         """(ḡ_Na, ḡ_K, g_L) in mS/cm², shape [3, *param shape]."""
         return self.log_conductances.exp()
 
-    def initial_state(self, batch, device, dtype) -> State:
+    def initial_state(self, batch, device=None, dtype=None) -> State:
         v = torch.full((batch, *self.shape), self.v_rest, device=device, dtype=dtype)
         a_n, b_n, a_m, b_m, a_h, b_h = self.rates(v)
         gates = (a_n / (a_n + b_n), a_m / (a_m + b_m), a_h / (a_h + b_h))

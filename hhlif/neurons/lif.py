@@ -29,14 +29,14 @@ class LIF(Neuron):
     ops_per_step = (3, 3)  # (MUL, ADD) per neuron per step in the paper's FLOPs count (Fig. 5b)
 
     def __init__(self, shape, *, threshold: float = 0.3, decay: float = 0.2, detach_reset: bool = False,
-                 surrogate: str = "boxcar", half_width: float = 0.5, fused: bool = True, shared: dict | None = None):
+                 surrogate: str = "boxcar", half_width: float = 0.5, fused: bool = True):
         super().__init__(shape, threshold=threshold, surrogate=surrogate, half_width=half_width)
         require_in_range("neuron.decay", decay, 0.0, 1.0)
         self.decay = float(decay)
         self.detach_reset = bool(detach_reset)
         self.fused = bool(fused)
 
-    def initial_state(self, batch, device, dtype) -> State:
+    def initial_state(self, batch, device=None, dtype=None) -> State:
         z = self._zeros(batch, device, dtype)
         return z, z
 
@@ -48,17 +48,19 @@ class LIF(Neuron):
         s = self.spike(u - self.threshold)
         return s, (u, s)
 
-    def forward(self, currents: torch.Tensor) -> torch.Tensor:
+    def window(self, currents: torch.Tensor) -> torch.Tensor:
         spike = fused.spike_of(self, LIF)
-        return super().forward(currents) if spike is None else fused.lif_forward(self, currents, spike)
+        return super().window(currents) if spike is None else fused.lif_forward(self, currents, spike)
 
     def rate(self, currents: torch.Tensor) -> torch.Tensor:
+        self.check_currents(currents)
         spike = fused.spike_of(self, LIF)
         if spike is None or self.observed():
             return super().rate(currents)
         return fused.lif_rate_forward(self, currents, spike)  # spikes counted as they are made
 
     def pooled(self, currents: torch.Tensor) -> torch.Tensor:
+        self.check_currents(currents)
         spike = fused.spike_of(self, LIF)
         if spike is None or self.observed():
             return super().pooled(currents)

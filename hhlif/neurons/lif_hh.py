@@ -23,7 +23,8 @@ class LIFHH(Neuron):
 
     All four spike trains are outputs (``outputs_per_unit = 4``), so the next layer sees four times as many
     features. ``(w, b)`` is one ``Linear(3, 1)`` (the *mixer*) shared by every unit of the layer; with
-    ``share_mixer`` it is shared by every s-LIF2HH layer of the network too (the paper's convolutional model).
+    ``share_mixer`` the layer offers it to the network (:meth:`shared_modules`), which hands it to its next
+    s-LIF2HH layer as ``mixer``: one mixer for the whole network (the paper's convolutional model).
     ``mixer_abs_init`` makes the initial mixer weights non-negative (the paper's fully connected model).
     ``fused`` (default): the window runs as one autograd node with a hand-derived backward
     (:mod:`hhlif.neurons.fused`); false runs the eager loop of :meth:`step`.
@@ -35,23 +36,24 @@ class LIFHH(Neuron):
 
     def __init__(self, shape, *, threshold: float = 2.0, decay: float = 0.5, mixer_abs_init: bool = False,
                  share_mixer: bool = False, surrogate: str = "boxcar", half_width: float = 0.4,
-                 fused: bool = True, shared: dict | None = None):
+                 fused: bool = True, mixer: nn.Linear | None = None):
         super().__init__(shape, threshold=threshold, surrogate=surrogate, half_width=half_width)
         require_in_range("neuron.decay", decay, 0.0, 1.0)
         self.decay = float(decay)
         self.fused = bool(fused)
-        shared = {} if shared is None else shared
-        if share_mixer and "lif_hh.mixer" in shared:
-            self.mixer = shared["lif_hh.mixer"]
+        self.share_mixer = bool(share_mixer)
+        if mixer is not None and self.share_mixer:
+            self.mixer = mixer
         else:
             self.mixer = nn.Linear(3, 1)
             if mixer_abs_init:
                 with torch.no_grad():
                     self.mixer.weight.abs_()
-            if share_mixer:
-                shared["lif_hh.mixer"] = self.mixer
 
-    def initial_state(self, batch, device, dtype) -> State:
+    def shared_modules(self) -> dict[str, nn.Module]:
+        return {"mixer": self.mixer} if self.share_mixer else {}
+
+    def initial_state(self, batch, device=None, dtype=None) -> State:
         z = self._zeros(batch, device, dtype, k=4)
         return z, z
 
@@ -62,9 +64,9 @@ class LIFHH(Neuron):
         s = self.spike(u - self.threshold)
         return s, (u, s)
 
-    def forward(self, currents: torch.Tensor) -> torch.Tensor:
+    def window(self, currents: torch.Tensor) -> torch.Tensor:
         spike = fused.spike_of(self, LIFHH)
-        return super().forward(currents) if spike is None else fused.lif_hh_forward(self, currents, spike)
+        return super().window(currents) if spike is None else fused.lif_hh_forward(self, currents, spike)
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, decay={self.decay}"

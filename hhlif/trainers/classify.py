@@ -48,11 +48,23 @@ log = logging.getLogger(__name__)
 NOISE_MODES = ("fixed", "per_sample")
 
 
+#: (metrics.json key, trainer key): how far a run got, and where it stops
+RUN_LENGTH = ("epoch", "max_epochs")
+
+
 def build_classifier(cfg: DictConfig) -> nn.Module:
     """The network of ``cfg`` sized for its task."""
     task = cfg.task
     return build_network(cfg.network, cfg.neuron, input_shape=tuple(task.input_shape), tasks=task.tasks,
                          classes=task.classes)
+
+
+build_model = build_classifier
+
+
+def trained_weights(state: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """The model's weights in a checkpoint of this trainer."""
+    return state["model"]
 
 
 def validate(cfg: DictConfig) -> None:

@@ -54,6 +54,20 @@ log = logging.getLogger(__name__)
 EVAL_SEED_OFFSET = 1_000_000  # evaluation episode i starts from env seed (seed + offset + i)
 
 
+#: (metrics.json key, trainer key): how far a run got, and where it stops
+RUN_LENGTH = ("steps", "total_steps")
+
+
+def build_model(cfg: DictConfig) -> torch.nn.Module:
+    """The spiking actor of ``cfg``, sized for its environment (the model a SAC run trains and is judged by)."""
+    return build_actor(cfg.network, cfg.neuron, check_task(cfg.task))
+
+
+def trained_weights(state: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """The actor's weights in a checkpoint of this trainer."""
+    return state["actor"]
+
+
 # -- configuration -----------------------------------------------------------------------------------------------
 def validate(cfg: DictConfig) -> EnvSpec:
     """Check every value this trainer reads (making the environment once); raise ConfigError on the first bad one."""

@@ -38,6 +38,7 @@ from torch import nn
 
 from hhlif.checkpoint import rng_state, set_rng_state
 from hhlif.errors import ConfigError, RunError, bad_value, require_in_range, require_positive, unknown_choice
+from hhlif.networks import build_network
 from hhlif.networks.vib import (
     SOFTMAX_AXES,
     VIBNet,
@@ -46,7 +47,6 @@ from hhlif.networks.vib import (
     izy_bound_bits_paper,
     kl_to_standard_normal,
 )
-from hhlif.registry import build
 from hhlif.resume import wants_resume
 from hhlif.trainers.classify import ClassifyTrainer, validate_run
 
@@ -54,11 +54,23 @@ log = logging.getLogger(__name__)
 LN2 = math.log(2)
 
 
+#: (metrics.json key, trainer key): how far a run got, and where it stops
+RUN_LENGTH = ("epoch", "max_epochs")
+
+
 def build_vib(cfg: DictConfig) -> VIBNet:
     """The VIB model of ``cfg`` sized for its task."""
     task = cfg.task
-    return build({"vib": VIBNet}, "network", cfg.network, neuron=cfg.neuron, input_shape=tuple(task.input_shape),
-                 tasks=task.tasks, classes=task.classes)
+    return build_network(cfg.network, cfg.neuron, input_shape=tuple(task.input_shape), tasks=task.tasks,
+                         classes=task.classes)
+
+
+build_model = build_vib
+
+
+def trained_weights(state: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """The weights the VIB trainer evaluates: the exponential moving average of the model's (its ``ema``)."""
+    return {**state["model"], **state["ema"]}
 
 
 def selectable(tasks: int) -> list[str]:
