@@ -36,6 +36,14 @@ class ShapeError(HhlifError, ValueError):
     """A tensor given to hhlif's library API has the wrong shape (the message gives the expected one)."""
 
 
+class NonFiniteState(RunError):
+    """A neuron's state became NaN or infinite (e.g. an HH integration step ``dt`` that is too large)."""
+
+    def __init__(self, neuron: Any, step: int, value: float):
+        self.neuron, self.step, self.value = neuron, step, value
+        super().__init__(f"non-finite state ({value}) in a {type(neuron).__name__} layer at time step {step}")
+
+
 class Interrupted(HhlifError):
     """SIGINT/SIGTERM stopped a run after it saved a checkpoint (exit status 128 + signal number)."""
 

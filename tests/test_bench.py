@@ -11,7 +11,7 @@ from helpers import compose_config
 from hhlif.bench.sac import _copy_last_transition, bench_sac
 from hhlif.bench.sac_reference import ReferenceSAC
 from hhlif.errors import ConfigError
-from hhlif.neurons.fused import avg_pool_2x2
+from hhlif.kernels.pool import avg_pool_2x2
 
 SMALL_SAC = ["task=inverted_pendulum", "network.hidden=8", "trainer.batch_size=8", "trainer.start_steps=1000"]
 

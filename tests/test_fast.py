@@ -11,17 +11,12 @@ from helpers import compose_config, run_cli
 
 from hhlif.bench.reference import ReferenceFormulation
 from hhlif.errors import ConfigError
+from hhlif.kernels.conv import conv2d_steps
+from hhlif.kernels.window import SpikeFn
 from hhlif.neurons import HH, LIF, LIFHH
 from hhlif.neurons.base import Neuron, NonFiniteState
-from hhlif.neurons.fused import (
-    HHFunction,
-    LIFFunction,
-    LIFHHFunction,
-    SpikeFn,
-    conv2d_steps,
-    hh_forward,
-    hh_gating,
-)
+from hhlif.neurons.hh_fused import HHFunction, hh_forward, hh_gating
+from hhlif.neurons.lif_fused import LIFFunction, LIFHHFunction
 from hhlif.trainers.classify import build_classifier
 
 SMALL = {  # small versions of the paper's models, and the options the fused backward must respect

@@ -34,9 +34,9 @@ from hhlif.bench.reference import ReferenceFormulation
 from hhlif.bench.sac import bench_sac
 from hhlif.config import compose
 from hhlif.errors import ConfigError, bad_value, require_positive, unknown_choice
+from hhlif.kernels.window import keep_freed_memory
 from hhlif.logger import write_json_atomic
 from hhlif.neurons.base import Neuron
-from hhlif.neurons.fused import keep_freed_memory
 from hhlif.runtime import resolve_device, seed_everything
 from hhlif.trainers.base import adam
 

@@ -19,8 +19,8 @@ import torch
 from torch import nn
 
 from hhlif.errors import ShapeError
+from hhlif.kernels.conv import conv2d_steps
 from hhlif.neurons import NeuronSpec, build_neuron
-from hhlif.neurons.fused import conv2d_steps
 
 
 def _units_last(current: torch.Tensor, k: int, dim: int) -> torch.Tensor:

@@ -33,18 +33,10 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from hhlif.errors import RunError, ShapeError
+from hhlif.errors import NonFiniteState, ShapeError  # noqa: F401  (NonFiniteState: re-exported)
 from hhlif.neurons.surrogate import Spike
 
 State = tuple[torch.Tensor, ...]
-
-
-class NonFiniteState(RunError):
-    """A neuron's state became NaN or infinite (e.g. an HH integration step ``dt`` that is too large)."""
-
-    def __init__(self, neuron: Neuron, step: int, value: float):
-        self.neuron, self.step, self.value = neuron, step, value
-        super().__init__(f"non-finite state ({value}) in a {type(neuron).__name__} layer at time step {step}")
 
 
 def firing_rate(spikes: torch.Tensor) -> torch.Tensor:
@@ -129,7 +121,7 @@ class Neuron(nn.Module):
         spikes). A model may compute them without storing the whole spike train, but only when nothing observes
         its spikes: with a forward hook attached (a spike monitor, a recorder) the spikes go through
         :meth:`forward` and the hook."""
-        from hhlif.neurons.fused import avg_pool_2x2
+        from hhlif.kernels.pool import avg_pool_2x2
 
         return avg_pool_2x2(self(currents), self.outputs_per_unit)
 

@@ -6,7 +6,8 @@ import torch
 from torch import nn
 
 from hhlif.errors import require_positive, unknown_choice
-from hhlif.neurons import fused
+from hhlif.kernels.window import spike_of
+from hhlif.neurons import hh_fused
 from hhlif.neurons.base import Neuron, State
 
 RATE_NAMES = ("a_n", "b_n", "a_m", "b_m", "a_h", "b_h")
@@ -39,7 +40,7 @@ class HH(Neuron):
     save it).
 
     ``fused`` (default): the gating trajectories are computed once per neuron (they do not depend on the input)
-    and the membrane window runs as one autograd node with a hand-derived backward (:mod:`hhlif.neurons.fused`);
+    and the membrane window runs as one autograd node with a hand-derived backward (:mod:`hhlif.neurons.hh_fused`);
     false runs the eager loop of :meth:`step`. Same spikes either way.
     """
 
@@ -92,8 +93,8 @@ class HH(Neuron):
         return s, (v_new, n_new, m_new, h_new)
 
     def window(self, currents: torch.Tensor) -> torch.Tensor:
-        spike = fused.spike_of(self, HH)
-        return super().window(currents) if spike is None else fused.hh_forward(self, currents, spike)
+        spike = spike_of(self, HH)
+        return super().window(currents) if spike is None else hh_fused.hh_forward(self, currents, spike)
 
     def divergence_hint(self) -> str:
         return f"Forward Euler diverges when the step is too large: lower neuron.dt (now {self.dt})."

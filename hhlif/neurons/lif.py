@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 
 from hhlif.errors import require_in_range
-from hhlif.neurons import fused
+from hhlif.kernels.window import spike_of
+from hhlif.neurons import lif_fused
 from hhlif.neurons.base import Neuron, State
 
 
@@ -23,7 +24,7 @@ class LIF(Neuron):
     the reset term unless ``detach_reset``.
 
     ``fused`` (default): the window runs as one autograd node with a hand-derived backward
-    (:mod:`hhlif.neurons.fused`); false runs the readable eager loop of :meth:`step`. Same spikes either way.
+    (:mod:`hhlif.neurons.lif_fused`); false runs the readable eager loop of :meth:`step`. Same spikes either way.
     """
 
     ops_per_step = (3, 3)  # (MUL, ADD) per neuron per step in the paper's FLOPs count (Fig. 5b)
@@ -49,22 +50,22 @@ class LIF(Neuron):
         return s, (u, s)
 
     def window(self, currents: torch.Tensor) -> torch.Tensor:
-        spike = fused.spike_of(self, LIF)
-        return super().window(currents) if spike is None else fused.lif_forward(self, currents, spike)
+        spike = spike_of(self, LIF)
+        return super().window(currents) if spike is None else lif_fused.lif_forward(self, currents, spike)
 
     def rate(self, currents: torch.Tensor) -> torch.Tensor:
         self.check_currents(currents)
-        spike = fused.spike_of(self, LIF)
+        spike = spike_of(self, LIF)
         if spike is None or self.observed():
             return super().rate(currents)
-        return fused.lif_rate_forward(self, currents, spike)  # spikes counted as they are made
+        return lif_fused.lif_rate_forward(self, currents, spike)  # spikes counted as they are made
 
     def pooled(self, currents: torch.Tensor) -> torch.Tensor:
         self.check_currents(currents)
-        spike = fused.spike_of(self, LIF)
+        spike = spike_of(self, LIF)
         if spike is None or self.observed():
             return super().pooled(currents)
-        return fused.lif_pooled_forward(self, currents, spike)  # each step's spikes pooled as they are made
+        return lif_fused.lif_pooled_forward(self, currents, spike)  # each step's spikes pooled as they are made
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, decay={self.decay}"

@@ -6,7 +6,8 @@ import torch
 from torch import nn
 
 from hhlif.errors import require_in_range
-from hhlif.neurons import fused
+from hhlif.kernels.window import spike_of
+from hhlif.neurons import lif_fused
 from hhlif.neurons.base import Neuron, State
 
 
@@ -27,7 +28,7 @@ class LIFHH(Neuron):
     s-LIF2HH layer as ``mixer``: one mixer for the whole network (the paper's convolutional model).
     ``mixer_abs_init`` makes the initial mixer weights non-negative (the paper's fully connected model).
     ``fused`` (default): the window runs as one autograd node with a hand-derived backward
-    (:mod:`hhlif.neurons.fused`); false runs the eager loop of :meth:`step`.
+    (:mod:`hhlif.neurons.lif_fused`); false runs the eager loop of :meth:`step`.
     """
 
     inputs_per_unit = 3
@@ -65,8 +66,8 @@ class LIFHH(Neuron):
         return s, (u, s)
 
     def window(self, currents: torch.Tensor) -> torch.Tensor:
-        spike = fused.spike_of(self, LIFHH)
-        return super().window(currents) if spike is None else fused.lif_hh_forward(self, currents, spike)
+        spike = spike_of(self, LIFHH)
+        return super().window(currents) if spike is None else lif_fused.lif_hh_forward(self, currents, spike)
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, decay={self.decay}"
