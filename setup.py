@@ -1,6 +1,6 @@
 """hhlif's packages: everything under hhlif/, plus the top-level config tree conf/ installed as hhlif.conf
-(see pyproject.toml's package-dir), and hhlif's Hydra plugin (hydra_plugins/hhlif_searchpath). The rest of the metadata is in pyproject.toml."""
+(see pyproject.toml's package-dir). The rest of the metadata is in pyproject.toml."""
 
 from setuptools import find_packages, setup
 
-setup(packages=[*find_packages(include=["hhlif", "hhlif.*"]), "hhlif.conf", "hydra_plugins.hhlif_searchpath"])
+setup(packages=[*find_packages(include=["hhlif", "hhlif.*"]), "hhlif.conf"])

@@ -9,7 +9,7 @@ y = (x[:, :10].sum(1) > x[:, 10:].sum(1)).long()  # which half of the features i
 layer = hhlif.SpikingLinear(20, 64, hhlif.HH)  # Linear(20, 64) -> 64 HH neurons
 readout = torch.nn.Linear(64, 2)
 opt = torch.optim.Adam([*layer.parameters(), *readout.parameters()], lr=1e-2)
-for epoch in range(30):
+for _ in range(30):  # 30 passes over the data
     rate = layer.rate(x, steps=15)  # firing rate over 15 time steps, [256, 64]
     loss = torch.nn.functional.cross_entropy(readout(rate), y)
     opt.zero_grad()

@@ -26,10 +26,11 @@ from omegaconf import OmegaConf
 from hhlif import __version__
 from hhlif.checkpoint import load_checkpoint
 from hhlif.commands import COMMANDS
-from hhlif.config import compose
+from hhlif.config import compose, config_file
 from hhlif.errors import ConfigError, HhlifError, Interrupted
 from hhlif.experiment import finished
 from hhlif.logger import clear_failure, write_failure
+from hhlif.plugins import GROUPS, TargetError, entry_points
 from hhlif.resume import (
     CHECKPOINT,
     check_compatible,
@@ -93,6 +94,8 @@ def _prepare(command: ModuleType, argv: list[str]) -> list[str]:
     from hydra._internal.utils import get_args_parser
 
     args = get_args_parser().parse_args(argv)
+    for group in GROUPS:  # two installed packages claiming one name: refuse, naming both
+        entry_points(group)
     info_only = bool(args.help or args.hydra_help or args.cfg or args.info or args.shell_completion)
     overrides = list(args.overrides)
     _check_preset(command, overrides)
@@ -102,7 +105,10 @@ def _prepare(command: ModuleType, argv: list[str]) -> list[str]:
         cfg = compose(command.CONFIG_NAME, job, with_hydra=True)
         first = first or cfg
         if not info_only:
-            command.validate(_without_hydra(cfg))
+            try:
+                command.validate(_without_hydra(cfg))
+            except TargetError as error:  # say which file named the class
+                raise ConfigError(f"{error} (in {config_file(cfg, error.section)})") from None
     if info_only or first is None:
         return argv
     key = "hydra.sweep.dir" if args.multirun else "hydra.run.dir"

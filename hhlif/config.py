@@ -6,9 +6,12 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from hhlif.errors import ConfigError
+from hhlif.hydra_plugin import install
+
+install()  # a user's ./conf first, installed plugins' configs: before any composition (hhlif.hydra_plugin)
 
 #: Hydra plugins behind optional extras: (group, option) → (plugin package, hhlif extra)
 PLUGINS = {("hydra/launcher", "joblib"): ("hydra-joblib-launcher", "launchers"),
@@ -52,6 +55,24 @@ def compose(config_name: str, overrides: list[str], *, where: str = "", with_hyd
         with open_dict(cfg):
             cfg.pop("hydra", None)
     return cfg
+
+
+def config_file(cfg: DictConfig, group: str) -> str | None:
+    """The file that defines the option of ``group`` chosen in ``cfg`` (composed with its ``hydra`` node), from the
+    folders Hydra searches (the working directory's ``conf/``, ``hydra.searchpath``, hhlif's own), or None."""
+    from importlib.resources import files
+    from pathlib import Path
+
+    choice = OmegaConf.select(cfg, f"hydra.runtime.choices.{group}")
+    if not choice:
+        return None
+    folders = [Path.cwd() / "conf", *(Path(str(p).removeprefix("file://"))
+                                      for p in OmegaConf.select(cfg, "hydra.searchpath", default=[]) or [])]
+    for folder in folders:
+        if (folder / group / f"{choice}.yaml").is_file():
+            return str(folder / group / f"{choice}.yaml")
+    packaged = files("hhlif.conf") / group / f"{choice}.yaml"
+    return f"hhlif's conf/{group}/{choice}.yaml" if packaged.is_file() else f"{group}={choice}"
 
 
 def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:

@@ -28,23 +28,34 @@ GROUPS = {"neuron": "hhlif.neurons", "network": "hhlif.networks"}
 NOT_ARGUMENTS = ("_target_", "name")
 
 
+class TargetError(ConfigError):
+    """A ``_target_`` that cannot be imported; ``section`` is the config group it was read from."""
+
+    def __init__(self, message: str, section: str):
+        super().__init__(message)
+        self.section = section
+
+
 def resolve(target: Any, key: str) -> Any:
     """The object a dotted path ``target`` names (``pkg.module.Class``; ``pkg.module:Class`` also accepted)."""
     if not isinstance(target, str) or not target.strip():
         raise ConfigError(f"{key}={target!r} is not allowed: expected the dotted path of a class, "
                           "e.g. mypkg.neurons.ALIF.")
     module, sep, attr = target.replace(":", ".").rpartition(".")
+    section = key.split(".")[0]
     if not sep or not module:
-        raise ConfigError(f"{key}={target!r} is not allowed: expected 'package.module.Class', with the module.")
+        raise TargetError(f"{key}={target!r} is not allowed: expected 'package.module.Class', with the module.",
+                          section)
     try:
         return getattr(importlib.import_module(module), attr)
     except ImportError as exc:
-        raise ConfigError(f"{key}={target!r} cannot be imported: {type(exc).__name__}: {exc}. Install the package "
-                          "that provides it, or put its folder on PYTHONPATH.") from None
+        raise TargetError(f"{key}={target!r} cannot be imported: {type(exc).__name__}: {exc}. Install the package "
+                          "that provides it, or put its folder on PYTHONPATH.", section) from None
     except AttributeError:
-        raise ConfigError(f"{key}={target!r}: module {module!r} has no attribute {attr!r}.") from None
+        raise TargetError(f"{key}={target!r}: module {module!r} has no attribute {attr!r}.", section) from None
     except Exception as exc:  # the module itself failed while importing: the user's code, shown briefly
-        raise ConfigError(f"{key}={target!r}: importing {module!r} failed with {type(exc).__name__}: {exc}") from None
+        raise TargetError(f"{key}={target!r}: importing {module!r} failed with {type(exc).__name__}: {exc}",
+                          section) from None
 
 
 def target_of(cfg: Mapping[str, Any], section: str) -> Any:

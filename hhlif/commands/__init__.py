@@ -9,4 +9,5 @@ COMMANDS: dict[str, str] = {
     "bench": "hhlif.commands.bench",
     "simulate": "hhlif.commands.simulate",
     "report": "hhlif.commands.report",
+    "check": "hhlif.commands.check",
 }

@@ -14,8 +14,11 @@ PARAM_SHARING = ("neuron", "channel", "layer")
 RATE_NAMES = ("a_n", "b_n", "a_m", "b_m", "a_h", "b_h")
 #: the rate functions are evaluated at u = v − v_rest clamped to this range (mV); they stay finite in float32
 U_RANGE = (-100.0, 150.0)
-#: (MUL, ADD) of one integration sub-step of one neuron (rates 19/7, three gates 12/9, membrane 14/7, crossing 0/2)
-OPS_PER_SUBSTEP = (45, 25)
+#: (MUL, ADD) of one integration sub-step of one neuron, and once per network step (input gain and bias, the
+#: crossing window's mean), as :func:`hhlif.testing.measured_ops` counts them: comparisons count as ADD;
+#: exponentials and selections (clamp, where, maximum) are not counted
+OPS_PER_SUBSTEP = (37, 31)
+OPS_PER_STEP_EXTRA = (2, 3)
 
 
 def _x_over_expm1(x: torch.Tensor) -> torch.Tensor:
@@ -119,7 +122,7 @@ class HHTextbook(Neuron):
         self.detach_gates = bool(detach_gates)
         self.checkpoint = bool(checkpoint)
         mul, add = OPS_PER_SUBSTEP
-        self.ops_per_step = (mul * self.substeps + 1, add * self.substeps + 1)  # + the input gain (and bias)
+        self.ops_per_step = (mul * self.substeps + OPS_PER_STEP_EXTRA[0], add * self.substeps + OPS_PER_STEP_EXTRA[1])
 
     # -- the model ---------------------------------------------------------------------------------------------
     def rates(self, v: torch.Tensor) -> tuple[torch.Tensor, ...]:

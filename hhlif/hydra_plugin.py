@@ -1,7 +1,9 @@
 """hhlif's Hydra plugin: a user's ``./conf`` folder first, and the configs of installed neuron/network plugins.
 
-Hydra imports every module under ``hydra_plugins`` in each process that composes a config (the CLI, and the
-jobs of the joblib and submitit launchers), so what is set up here is seen everywhere:
+:func:`install` (called when :mod:`hhlif.config` is imported, i.e. by every hhlif command before Hydra composes a
+config) registers :class:`HhlifSearchPath` with Hydra and stores the generated configs in Hydra's ConfigStore.
+Hydra hands both to the jobs of its launchers (joblib and submitit copy Hydra's state into each job's process),
+so a sweep's jobs see what the command saw:
 
 * the folder ``conf/`` of the working directory, when there is one, is searched *before* hhlif's own config
   tree: a user adds neurons, tasks, experiments or changed copies of hhlif's files there, without flags;
@@ -9,7 +11,8 @@ jobs of the joblib and submitit launchers), so what is set up here is seen every
   a config generated from its class's signature (:func:`hhlif.plugins.generated_config`), so that installing a
   package makes ``neuron=<its name>`` a choice.
 
-Nothing here raises: a broken plugin is reported when a run selects it.
+Nothing here raises: a broken plugin is reported when a command selects it (or, for a name claimed twice, when
+a command starts).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from hydra.core.config_search_path import ConfigSearchPath
 from hydra.plugins.search_path_plugin import SearchPathPlugin
 
 USER_CONF = "conf"
+_INSTALLED = False
 
 
 class HhlifSearchPath(SearchPathPlugin):
@@ -29,7 +33,19 @@ class HhlifSearchPath(SearchPathPlugin):
             search_path.prepend(provider="hhlif-user", path=f"file://{user}")
 
 
-def _register_installed() -> None:
+def install() -> None:
+    """Register the search path plugin and the installed plugins' configs (once per process)."""
+    global _INSTALLED
+    if _INSTALLED:
+        return
+    from hydra.core.plugins import Plugins
+
+    Plugins.instance().register(HhlifSearchPath)
+    _store_installed()
+    _INSTALLED = True
+
+
+def _store_installed() -> None:
     from importlib.resources import files
 
     from hydra.core.config_store import ConfigStore
@@ -51,6 +67,3 @@ def _register_installed() -> None:
             except ConfigError:  # cannot be imported: building it reports why
                 node = {"_target_": target.replace(":", "."), "name": name}
             store.store(group=group, name=name, node=node, provider="hhlif-plugin")
-
-
-_register_installed()
