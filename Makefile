@@ -29,7 +29,7 @@ smoke: setup ## train all ten paper models for one epoch on 2,000 samples (a Hyd
 	$(BIN)/hhlif train -m model=lif,4lif,hh,lif_hh,ann network=fc,conv trainer.max_epochs=1 task.limit_train=2000 $(ARGS)
 
 lint: setup
-	$(BIN)/ruff check hhlif tests scripts
+	$(BIN)/ruff check hhlif tests scripts examples
 
 format: setup
 	$(BIN)/ruff check --fix hhlif tests scripts

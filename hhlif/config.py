@@ -75,6 +75,53 @@ def config_file(cfg: DictConfig, group: str) -> str | None:
     return f"hhlif's conf/{group}/{choice}.yaml" if packaged.is_file() else f"{group}={choice}"
 
 
+def provenance(config_name: str, overrides: list[str], key: str) -> list[tuple[Any, str]]:
+    """Every value ``key`` takes while ``config_name`` is composed with ``overrides``, in order, with where it
+    came from (a config file, or the command line): the last one is the value the run uses."""
+    from hydra import initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.types import RunMode
+
+    compose(config_name, overrides)  # any error in the overrides, reported the usual way
+    found: list[tuple[Any, str]] = []
+    context = (initialize_config_module(config_module="hhlif.conf", version_base="1.3")
+               if not GlobalHydra.instance().is_initialized() else _no_context())
+    with context:
+        loader = GlobalHydra.instance().config_loader()
+        defaults = loader.compute_defaults_list(config_name, overrides, RunMode.RUN).defaults
+        for item in defaults:
+            package = item.package or ""
+            if package.startswith("hydra") or item.config_path is None:
+                continue
+            result = loader.repository.load_config(item.config_path)
+            if result is None:
+                continue
+            inner = key[len(package) + 1:] if package and key.startswith(package + ".") else None
+            rel = key if not package else inner
+            if rel is None:
+                continue
+            value = OmegaConf.select(OmegaConf.create(result.config), rel, default=_ABSENT)
+            if value is not _ABSENT:
+                where = "hhlif's conf" if result.path == "pkg://hhlif.conf" else result.path.removeprefix("file://")
+                found.append((value, f"{where}/{item.config_path}.yaml"))
+    for override in overrides:
+        name, _, value = override.partition("=")
+        if name.lstrip("+~") == key:
+            found.append((value, "the command line"))
+    return found
+
+
+_ABSENT = object()
+
+
+class _no_context:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
 def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
     """``{'a': {'b': 1}, 'c': [1, 2]}`` → ``{'a.b': 1, 'c': (1, 2)}`` (lists become tuples: hashable)."""
     if isinstance(tree, Mapping):

@@ -74,3 +74,21 @@ def test_a_broken_model_is_named_with_its_method():
     problems = check_neuron(_Unseeded)
     assert "the same torch seed built different" in problems["determinism"]
     assert problems["shapes"] is None
+
+
+@pytest.mark.parametrize("name", neuron_names())
+def test_a_builtin_neurons_config_and_class_agree_on_every_default(name):
+    """conf/neuron/<name>.yaml (what runs use, with comments) and the class signature (what the library uses)
+    hold the same defaults, and the config sets every parameter of the class: no third value anywhere."""
+    import inspect
+    from importlib.resources import files
+
+    from omegaconf import OmegaConf
+
+    from hhlif.plugins import arguments, target_of
+
+    neuron_cfg = OmegaConf.load(files("hhlif.conf") / "neuron" / f"{name}.yaml")
+    cls = target_of(neuron_cfg, "neuron")
+    params = {n: p.default for n, p in inspect.signature(cls).parameters.items()
+              if p.kind == p.KEYWORD_ONLY and p.default is not p.empty and n != "mixer"}
+    assert arguments(neuron_cfg) == params

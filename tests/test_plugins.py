@@ -191,3 +191,19 @@ def test_the_example_plugin_is_a_package_of_its_own():
     text = (PLUGIN / "pyproject.toml").read_text()
     assert '[project.entry-points."hhlif.neurons"]' in text and "qif = " in text
     assert "hhlif.neurons." not in (PLUGIN / "hhlif_qif" / "__init__.py").read_text()  # the public API only
+
+
+def test_explain_names_every_file_that_set_a_value(cli, user_dir):
+    (user_dir / "conf" / "paper" / "model").mkdir(parents=True)
+    done = cli("explain", "neuron.threshold", "trainer.optimizer.lr", "neuron=lif_hh", "network=conv",
+               "neuron.threshold=0.5")
+    assert done.returncode == 0, done.stderr
+    lines = [line.split() for line in done.stdout.splitlines()]
+    assert lines[:4] == [["neuron.threshold", "=", "0.5"], ["2.0", "hhlif's", "conf/neuron/lif_hh.yaml"],
+                         ["0.3", "hhlif's", "conf/paper/model/lif_hh_conv.yaml"], ["0.5", "the", "command", "line"]]
+    assert lines[4:] == [["trainer.optimizer.lr", "=", "0.003"], ["0.0001", "hhlif's", "conf/trainer/classify.yaml"],
+                         ["0.003", "hhlif's", "conf/paper/network/conv.yaml"]]
+    mine = cli("explain", "neuron.leak", "neuron=sigma")  # a file of the working directory's conf/
+    assert mine.returncode == 0 and f"{user_dir}/conf/neuron/sigma.yaml" in mine.stdout, mine.stderr
+    bad = cli("explain", "neuron.nope")
+    assert bad.returncode == 2 and "neuron.nope is not a key" in bad.stderr

@@ -10,4 +10,5 @@ COMMANDS: dict[str, str] = {
     "simulate": "hhlif.commands.simulate",
     "report": "hhlif.commands.report",
     "check": "hhlif.commands.check",
+    "explain": "hhlif.commands.explain",
 }

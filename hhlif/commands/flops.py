@@ -229,8 +229,10 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     counts = [_count(entry, paper_bug) for entry in entries]
     for entry, count in zip(entries, counts, strict=True):
         if count.uncounted_neurons:
-            log.warning("%s: the internal operations of %s neurons are not counted (layers %s)", entry.key,
-                        entry.cfg.neuron.name, ", ".join(count.uncounted_neurons))
+            log.warning("%s: the internal operations of %s neurons are not counted (layers %s): its class declares "
+                        "no ops_per_step. To count them, add ops_per_step = (MUL, ADD) per unit and time step to the "
+                        "class; 'hhlif check neuron=%s' compares it with what its step() computes.", entry.key,
+                        entry.cfg.neuron.name, ", ".join(count.uncounted_neurons), entry.cfg.neuron.name)
     print(format_table(entries, counts, paper_bug), flush=True)
     result = {
         "unit": "operations per forward of one sample, or per decision of a SAC actor (dense analytic count, "
@@ -279,7 +281,8 @@ def format_table(entries: Sequence[Entry], counts: Sequence[ModelCount], paper_b
         rows.append((entry.key, str(entry.cfg.neuron.name), str(net.name), str(entry.cfg.task.name),
                      str(net.get("width_factor", 1)), str(count.time_steps), add, mul))
     if any(count.uncounted_neurons for count in counts):
-        notes.append("† neuron-internal operations not counted for this neuron model (synapses only).")
+        notes.append("† neuron-internal operations not counted: the neuron model declares no ops_per_step (synapses "
+                     "only; add ops_per_step = (MUL, ADD) to its class to count them).")
     widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
     per = "per sample" if all(e.cfg.network.name not in CONTROL_NETWORKS for e in entries) else (
         "per decision (one forward of the window)" if all(e.cfg.network.name in CONTROL_NETWORKS for e in entries)

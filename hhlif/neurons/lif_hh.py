@@ -35,7 +35,7 @@ class LIFHH(Neuron):
     outputs_per_unit = 4
     ops_per_step = (15, 14)  # (MUL, ADD) per 4-sub-neuron unit per step (paper's Fig. 5b); mixer not extra
 
-    def __init__(self, shape, *, threshold: float = 2.0, decay: float = 0.5, mixer_abs_init: bool = False,
+    def __init__(self, shape, *, threshold: float = 2.0, decay: float = 0.5, mixer_abs_init: bool = True,
                  share_mixer: bool = False, surrogate: str = "boxcar", half_width: float = 0.4,
                  fused: bool = True, mixer: nn.Linear | None = None):
         super().__init__(shape, threshold=threshold, surrogate=surrogate, half_width=half_width)
