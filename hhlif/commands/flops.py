@@ -38,6 +38,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
 from hhlif.config import compose
 from hhlif.errors import ConfigError, RunError, bad_value, require_positive
+from hhlif.experiment import build_model as build_experiment_model
 from hhlif.logger import write_json_atomic
 from hhlif.metrics.flops import ModelCount, count_model, millions
 from hhlif.tasks.pendulum import ENV_NAMES
@@ -194,29 +195,8 @@ def build_model(cfg: DictConfig) -> torch.nn.Module:
     if control and network not in CONTROL_NETWORKS:
         raise ConfigError(f"task={task} is counted with its SAC actor, network=policy (network={network} was "
                           f"given): drop network={network}.")
-    if control:
-        from hhlif.networks.policy import build_actor
-
-        spec = _env_spec(task, cfg.task.get("env_version"))
-        with torch.device("meta"):
-            return build_actor(cfg.network, cfg.neuron, spec)
-    from hhlif.trainers.classify import build_classifier  # any classification network: the task's shapes
-
     with torch.device("meta"):
-        return build_classifier(cfg)
-
-
-def _env_spec(task: str, version: str):
-    """The environment's sizes (made once per process); ConfigError if gymnasium/MuJoCo cannot make it."""
-    from hhlif.tasks.pendulum import describe, make_env
-
-    if (task, version) not in _SPECS:
-        env = make_env(task, version)
-        try:
-            _SPECS[task, version] = describe(env, task, version)
-        finally:
-            env.close()
-    return _SPECS[task, version]
+        return build_experiment_model(cfg)
 
 
 _SPECS: dict[tuple[str, str], Any] = {}
