@@ -89,6 +89,14 @@ def test_the_installed_plugin_trains_counts_and_is_checked(cli, tmp_path, plugin
     assert cli("flops", "neuron=qif", env=env).returncode == 0
     check = cli("check", "neuron=qif", env=env)
     assert check.returncode == 0 and "7 passed, 0 failed" in check.stdout, check.stdout + check.stderr
+    bench = cli("bench", "bench.models=[{key: QIF_fc, overrides: ['neuron=qif', 'network.hidden=32'], target: null}]",
+                "bench.steps=2", "bench.warmup=1", "bench.batch=16", "bench.epoch_model=null", "bench.sac=null",
+                "bench.peer=false", "bench.memory=false", env=env)
+    assert bench.returncode == 0, bench.stderr
+    row = json.loads(next(tmp_path.glob("outputs/bench/*/bench.json")).read_text())["models"][0]
+    assert row["key"] == "QIF_fc" and row["neuron"] == "qif"
+    report = cli("report", "outputs/train", env=env)
+    assert report.returncode == 0 and "qif" in report.stdout.lower(), report.stdout + report.stderr
 
 
 @pytest.mark.slow
