@@ -215,3 +215,16 @@ def test_explain_names_every_file_that_set_a_value(cli, user_dir):
     assert mine.returncode == 0 and f"{user_dir}/conf/neuron/sigma.yaml" in mine.stdout, mine.stderr
     bad = cli("explain", "neuron.nope")
     assert bad.returncode == 2 and "neuron.nope is not a key" in bad.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("run", [
+    ["task=inverted_pendulum", "trainer.total_steps=300", "trainer.start_steps=100", "trainer.batch_size=32",
+     "trainer.eval_every=150", "trainer.eval_episodes=1", "trainer.progress=never"],
+    ["trainer=vib", "network=vib", "task=multifashion", *TINY],
+], ids=["sac-actor", "vib-encoder"])
+def test_the_plugin_is_a_sac_actor_and_a_vib_encoder(cli, tmp_path, plugin_site, run):
+    done = cli("train", "neuron=qif", *run, env={"PYTHONPATH": str(plugin_site)})
+    assert done.returncode == 0, done.stderr
+    metrics = _metrics(tmp_path)
+    assert any(k.startswith("spikes/") for k in metrics), sorted(metrics)
