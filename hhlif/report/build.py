@@ -21,6 +21,7 @@ from typing import Any
 
 from hhlif import __version__
 from hhlif.errors import ConfigError
+from hhlif.files import write_text_atomic
 from hhlif.report import plots
 from hhlif.report.curves import Series, read_scalars
 from hhlif.report.runs import (
@@ -172,9 +173,7 @@ def make_report(paths: Sequence[Path], out: Path | None = None, *, force: bool =
 
 
 def _write(path: Path, text: str, report: Report) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    write_text_atomic(path, text, what="report file")
     report.files.append(path)
 
 

@@ -41,7 +41,7 @@ from hhlif.neurons.base import NonFiniteState
 from hhlif.resume import wants_resume
 from hhlif.runtime import seed_everything
 from hhlif.tasks.batches import ImageBatches, Noise
-from hhlif.tasks.multitask import DATASETS, load_multitask
+from hhlif.tasks.multitask import DATASETS, check_labels, load_multitask
 from hhlif.trainers.base import PROGRESS, Trainer, adam, load_optimizer, validate_loop
 
 log = logging.getLogger(__name__)
@@ -121,6 +121,7 @@ class ClassifyTrainer(Trainer):
         seed_everything(cfg.seed, cfg.deterministic)
 
         self.data = load_multitask(task.dataset, cfg.data.root, pickle=task.pickle, download=task.download)
+        check_labels(self.data, int(task.classes))
         noise = Noise(float(task.noise.amplitude), task.noise.mode, cfg.seed) if task.noise.amplitude > 0 else None
         common = dict(pixel_max=float(task.pixel_max), noise=noise, device=self.device, seed=cfg.seed)
         self.train_batches = ImageBatches(self.data.train_x, self.data.train_y, t.batch_size, shuffle=True,

@@ -1,0 +1,113 @@
+"""Trust: no code runs from data or checkpoint files, two runs never share a directory, no interruption loses a
+result, and every bad input ends in one clear message (docs/explanation/reliability.md)."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from helpers import run_cli
+
+from hhlif.checkpoint import load_checkpoint
+from hhlif.cli import main
+
+TINY = ["neuron=lif", "trainer.max_epochs=1", "task.limit_train=256", "task.limit_test=128", "trainer.progress=never"]
+ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+class Payload:
+    """Unpickling it runs a shell command that creates a marker file (what a malicious file would do)."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def cli(args, cwd, data_root, **env):
+    return run_cli(args, cwd=cwd, env={"HHLIF_DATA": str(data_root), **ENV, **env})
+
+
+def spawn(args, cwd, data_root):
+    env = {**os.environ, "HHLIF_DATA": str(data_root), **ENV, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, "-m", "hhlif", *args], cwd=cwd, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def runs_under(root: Path) -> list[Path]:
+    return sorted(p.parent for p in root.glob("outputs/train/*/*/.hydra"))
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory, data_root):
+    """One tiny finished training run (its directory), made once for the module."""
+    cwd = tmp_path_factory.mktemp("finished")
+    out = cli(["train", *TINY], cwd, data_root)
+    assert out.returncode == 0, out.stderr
+    (run,) = runs_under(cwd)
+    return run
+
+
+def clean(err: str) -> str:
+    assert "Traceback" not in err, err
+    return err
+
+
+# -- 1. no code from files -------------------------------------------------------------------------------------
+def test_malicious_data_pickle_is_refused_unrun_found_or_given(tmp_path, data_root):
+    marker = tmp_path / "pwned"
+    root = tmp_path / "data"
+    (root / "multitask").mkdir(parents=True)
+    evil = root / "multitask" / "multi_mnist.pickle"  # found automatically under the data root
+    evil.write_bytes(pickle.dumps((Payload(marker), None, None, None)))
+    out = cli(["train", *TINY], tmp_path, root)
+    assert out.returncode == 1 and not marker.exists()
+    assert f"Refusing {evil}: it names posix.system" in clean(out.stderr)
+    given = tmp_path / "given.pickle"
+    given.write_bytes(pickle.dumps([np.zeros((4, 36, 36)), Payload(marker)]))
+    from hhlif.errors import DataError
+    from hhlif.tasks.multitask import load_pickle
+
+    with pytest.raises(DataError, match="it names posix.system"):
+        load_pickle(given)
+    assert not marker.exists()
+
+
+def test_a_plain_pickle_still_loads_in_every_protocol(tmp_path):
+    from hhlif.tasks.multitask import load_pickle
+
+    x = np.random.default_rng(0).integers(0, 256, (6, 36, 36)).astype(np.uint8)
+    y = np.array([[1, 2], [3, 4], [5, 6], [7, 8], [9, 0], [1, 1]])
+    for protocol in (0, 2, 4, 5):
+        path = tmp_path / f"p{protocol}.pickle"
+        path.write_bytes(pickle.dumps((x[:4], y[:4], list(x[4:]), y[4:].tolist()), protocol=protocol))
+        data = load_pickle(path)
+        assert torch.equal(data.train_x, torch.from_numpy(x[:4])) and data.test_y.tolist() == y[4:].tolist()
+
+
+def test_malicious_checkpoint_is_refused_before_anything_runs(tmp_path, finished):
+    marker = tmp_path / "pwned"
+    run = tmp_path / "run"
+    shutil.copytree(finished, run)
+    state = load_checkpoint(run / "checkpoints" / "last.pt")
+    torch.save({**state, "best": Payload(marker)}, run / "checkpoints" / "last.pt")
+    for args in (["train", *TINY, f"resume={run}"],):
+        code = main(args)
+        assert code == 1 and not marker.exists()
+    from hhlif import load_run
+    from hhlif.errors import RunError
+
+    with pytest.raises(RunError, match="refusing checkpoint .*it names posix.system"):
+        load_run(run, "last")
+    assert not marker.exists()
