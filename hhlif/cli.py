@@ -37,10 +37,10 @@ from hhlif.resume import (
     check_writable,
     config_of,
     find_previous,
-    holds_run,
     run_dir_of,
     wants_resume,
 )
+from hhlif.rundir import claim, claim_fresh, holds_run
 from hhlif.runtime import GracefulStop, hand_over
 
 log = logging.getLogger("hhlif")
@@ -113,19 +113,27 @@ def _prepare(command: ModuleType, argv: list[str]) -> list[str]:
         return argv
     key = "hydra.sweep.dir" if args.multirun else "hydra.run.dir"
     given = [o.split("=", 1)[1] for o in overrides if o.split("=", 1)[0].lstrip("+~") == key]
+    if given and not given[-1].strip():
+        raise ConfigError(f"{key}= is empty: it would write the run into the working directory. Give a directory "
+                          f"(e.g. {key}=outputs/my-run), or leave it out for a new time-stamped one.")
     resume = OmegaConf.select(first, "resume", default=False)
     if wants_resume(resume):
         target = _resume_target(first, key, resume, overrides, args.multirun, given)
+        claim(target, key)  # refused while another process runs (or resumes) it
         return [*argv, f"{key}={target}"] if not given else argv
     if given:
-        if holds_run(Path(given[0])):
-            raise ConfigError(f"{key}={given[0]} already holds a run. Add resume=true to continue it, or choose "
+        if holds_run(Path(given[-1])):
+            raise ConfigError(f"{key}={given[-1]} already holds a run. Add resume=true to continue it, or choose "
                               "another directory: nothing of an earlier run is overwritten.")
-        check_writable(Path(given[0]))
+        check_writable(Path(given[-1]))
+        claim(Path(given[-1]), key)
+        if holds_run(Path(given[-1])):  # written between the check and the claim by a process now gone
+            raise ConfigError(f"{key}={given[-1]} already holds a run. Add resume=true to continue it, or choose "
+                              "another directory: nothing of an earlier run is overwritten.")
         return argv
-    fresh = _fresh_dir(first, key)
-    check_writable(Path(fresh))
-    return [*argv, f"{key}={fresh}"]
+    base = Path(str(OmegaConf.select(first, key)))
+    check_writable(base)
+    return [*argv, f"{key}={claim_fresh(base, key)}"]
 
 
 def _resume_target(cfg, key: str, resume, overrides: list[str], multirun: bool, given: list[str]) -> Path:
@@ -204,16 +212,6 @@ def _without_hydra(cfg):
     return cfg
 
 
-def _fresh_dir(cfg, key: str) -> str:
-    """The configured output directory, with ``-1``, ``-2``... appended if an earlier run already uses it."""
-    base = str(OmegaConf.select(cfg, key))
-    path, n = Path(base), 0
-    while path.exists():
-        n += 1
-        path = Path(f"{base}-{n}")
-    return str(path)
-
-
 # -- the run ----------------------------------------------------------------------------------------------
 def _run_hydra(name: str, command: ModuleType, argv: list[str]) -> int:
     import hydra
@@ -224,6 +222,11 @@ def _run_hydra(name: str, command: ModuleType, argv: list[str]) -> int:
         hc = HydraConfig.get()
         run_dir = Path(hc.runtime.output_dir)
         multirun = hc.mode == RunMode.MULTIRUN
+        try:  # a sweep's job (perhaps in another process); a single run holds its claim already
+            claim(run_dir)
+        except HhlifError as error:  # another process owns the directory: write nothing into it
+            report(name, error)
+            raise SystemExit(error.exit_code) from None
         try:
             if multirun:
                 finished = _finished_job(cfg, run_dir)

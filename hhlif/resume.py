@@ -38,11 +38,6 @@ def essential(overrides: list[str]) -> list[str]:
     return sorted(o for o in overrides if _key(o) not in MAY_CHANGE and not _key(o).startswith("hydra."))
 
 
-def holds_run(path: Path) -> bool:
-    """Whether ``path`` is a directory an earlier run already wrote results into."""
-    return (path / "metrics.json").exists() or (path / CHECKPOINT).exists() or (path / ".hydra").exists()
-
-
 def find_previous(base: Path, overrides: list[str], multirun: bool) -> Path | None:
     """The newest directory under ``base`` (a run's or a sweep's) made by the same command."""
     if not base.is_dir():

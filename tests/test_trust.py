@@ -111,3 +111,55 @@ def test_malicious_checkpoint_is_refused_before_anything_runs(tmp_path, finished
     with pytest.raises(RunError, match="refusing checkpoint .*it names posix.system"):
         load_run(run, "last")
     assert not marker.exists()
+
+
+# -- 2. a run directory belongs to one process -------------------------------------------------------------------
+def test_two_processes_never_share_a_directory_named_or_default(tmp_path, data_root, finished):
+    named = [spawn(["train", *TINY, f"seed={s}", "hydra.run.dir=D"], tmp_path, data_root) for s in (1, 2)]
+    default = [spawn(["train", *TINY], tmp_path, data_root) for _ in range(2)]
+    outs = [(p.wait(timeout=300), p.stderr.read()) for p in named + default]
+    (won,) = [i for i, (code, _) in enumerate(outs[:2]) if code == 0]
+    code, err = outs[1 - won]
+    assert code == 2 and ("is in use by another hhlif process" in err or "already holds a run" in err), err
+    saved = (tmp_path / "D" / ".hydra" / "overrides.yaml").read_text()
+    assert f"seed={won + 1}" in saved and len(list((tmp_path / "D").rglob("events.out.tfevents*"))) == 1
+    assert [code for code, _ in outs[2:]] == [0, 0], outs[2:]
+    runs = runs_under(tmp_path)  # two directories, each with one run's files
+    assert len(runs) == 2 and all(len(list(r.rglob("events.out.tfevents*"))) == 1 for r in runs)
+    assert not list(tmp_path.rglob(".*.tmp"))
+
+
+def test_a_directory_holding_any_earlier_file_is_not_fresh(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    best = tmp_path / "old" / "checkpoints" / "best.pt"
+    best.parent.mkdir(parents=True)
+    best.write_bytes(b"an earlier result")
+    assert main(["train", *TINY, "hydra.run.dir=old"]) == 2
+    assert "hydra.run.dir=old already holds a run" in clean(capsys.readouterr().err)
+    assert best.read_bytes() == b"an earlier result" and sorted(p.name for p in (tmp_path / "old").iterdir()) == [
+        "checkpoints"]
+
+
+def test_an_empty_run_directory_is_refused(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", *TINY, "hydra.run.dir="]) == 2
+    assert "hydra.run.dir= is empty" in clean(capsys.readouterr().err) and not list(tmp_path.iterdir())
+
+
+def test_a_claim_clears_the_temporary_files_of_killed_writers(tmp_path):
+    from hhlif.rundir import claim, release
+
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    stale = [run / "checkpoints" / ".last.pt.k2j4.tmp", run / ".metrics.json.x9.tmp"]
+    for path in stale:
+        path.write_bytes(b"half")
+    (run / "checkpoints" / "last.pt").write_bytes(b"good")
+    claim(run)
+    try:
+        assert not any(p.exists() for p in stale) and (run / "checkpoints" / "last.pt").read_bytes() == b"good"
+        other = subprocess.run([sys.executable, "-c", f"from hhlif.rundir import claim; claim({str(run)!r})"],
+                               capture_output=True, text=True)
+        assert other.returncode == 1 and f"is in use by another hhlif process (pid {os.getpid()})" in other.stderr
+    finally:
+        release(run)
