@@ -77,14 +77,58 @@ def main(argv: list[str] | None = None) -> int:
               "Run 'hhlif --help'.", file=sys.stderr)
         return 2
     command = importlib.import_module(COMMANDS[name])
-    try:
-        if hasattr(command, "main"):  # a command without a Hydra config of its own (hhlif report)
-            return command.main(rest)
-        rest = _prepare(command, rest)
-    except HhlifError as error:
-        report(name, error)
-        return error.exit_code
-    return _run_hydra(name, command, rest)
+    with _signals_stop():
+        try:
+            if hasattr(command, "main"):  # a command without a Hydra config of its own (hhlif report)
+                return command.main(rest)
+            rest = _prepare(command, rest)
+            return _run_hydra(name, command, rest)
+        except HhlifError as error:
+            report(name, error)
+            return error.exit_code
+        except Stopped as stop:
+            error = stop.error(name)
+            report(name, error)
+            return error.exit_code
+
+
+class Stopped(BaseException):
+    """SIGINT or SIGTERM outside a training loop (which saves and stops on its own, :class:`GracefulStop`).
+
+    A BaseException, like KeyboardInterrupt, so that no ``except Exception`` on the way (Hydra's included)
+    swallows it; every ``finally`` on the way runs, so no temporary file is left."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = int(signum)
+
+    def error(self, command: str) -> Interrupted:
+        advice = (" Run the same command with resume=true to continue from its last checkpoint, if it wrote one."
+                  if command == "train" else " Run the command again.")
+        return Interrupted(self.signum, f"stopped by {signal.Signals(self.signum).name}; nothing half-written was "
+                           f"left behind and earlier results are intact.{advice}")
+
+
+class _signals_stop:
+    """While active (in the main thread), SIGINT and SIGTERM raise :class:`Stopped` (exit status 130 / 143)."""
+
+    def __enter__(self):
+        import threading
+
+        self.saved = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in GracefulStop.SIGNALS:
+                self.saved[sig] = signal.signal(getattr(signal, sig), self._raise)
+        return self
+
+    @staticmethod
+    def _raise(signum, frame):  # noqa: ARG004
+        raise Stopped(signum)
+
+    def __exit__(self, *exc):
+        for sig, handler in self.saved.items():
+            signal.signal(getattr(signal, sig), handler)
+        return False
 
 
 # -- validation before Hydra runs -----------------------------------------------------------------------
@@ -247,6 +291,10 @@ def _run_hydra(name: str, command: ModuleType, argv: list[str]) -> int:
             if not multirun:
                 raise SystemExit(error.exit_code) from None
             return None
+        except Stopped as stop:  # a signal outside the training loop
+            error = stop.error(name)
+            _mark_failed(name, run_dir, error, error.exit_code)
+            raise
         except Exception as error:  # a bug in hhlif: recorded too, then shown with its traceback
             _mark_failed(name, run_dir, error, 1)
             raise

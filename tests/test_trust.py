@@ -10,7 +10,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -163,3 +162,42 @@ def test_a_claim_clears_the_temporary_files_of_killed_writers(tmp_path):
         assert other.returncode == 1 and f"is in use by another hhlif process (pid {os.getpid()})" in other.stderr
     finally:
         release(run)
+
+
+# -- 3. no result lost to an interruption --------------------------------------------------------------------------
+VOLATILE = ("cost/train_", "cost/eval_", "cost/peak_memory_mb")
+
+
+def stable(metrics: dict) -> dict:
+    return {k: (stable(v) if isinstance(v, dict) else v) for k, v in metrics.items()
+            if not k.startswith(VOLATILE) and k != "meta"}
+
+
+def test_killed_between_the_last_checkpoint_and_metrics_json_resume_writes_the_same_metrics(tmp_path, data_root,
+                                                                                            finished):
+    run = tmp_path / "run"
+    shutil.copytree(finished, run)
+    # the files a run killed while writing metrics.json leaves: its final last.pt, and a half-written temporary
+    (run / "metrics.json").unlink()
+    (run / ".metrics.json.q1w2e3.tmp").write_text('{"epoch": ')
+    out = cli(["train", *TINY, f"resume={run}"], tmp_path, data_root)
+    assert out.returncode == 0, out.stderr
+    expected = json.loads((finished / "metrics.json").read_text())
+    got = json.loads((run / "metrics.json").read_text())
+    assert stable(got) == stable(expected) and "test/acc_mean" in got and got["epoch"] == 1
+    assert not list(run.rglob(".*.tmp"))
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_outside_the_training_loop_exits_128_plus_n_with_a_message(tmp_path, data_root, sig):
+    proc = spawn(["train", *TINY], tmp_path, data_root)
+    for line in proc.stdout:  # the FLOP count runs before the training loop
+        if "model: neuron=lif" in line:
+            break
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + sig, err
+    assert f"stopped by {signal.Signals(sig).name}" in clean(err)
+    assert not list(tmp_path.rglob(".*.tmp"))
+    (run,) = runs_under(tmp_path)
+    assert json.loads((run / "failed.json").read_text())["exit_status"] == 128 + sig

@@ -139,6 +139,7 @@ class ClassifyTrainer(Trainer):
         self.epoch = 0  # epochs completed
         self.progress = _EpochProgress()  # the epoch under way
         self.best: dict[str, Any] = {}
+        self.last: dict[str, float] = {}  # the metrics of the last epoch (kept in checkpoints: metrics.json's)
         self.trainable, self.frozen = count_parameters(self.model)
 
     # -- what a trainer built on this one may change -------------------------------------------------------
@@ -177,7 +178,7 @@ class ClassifyTrainer(Trainer):
         """Everything needed to continue exactly: the data order and noise are functions of (seed, epoch)."""
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(), "epoch": self.epoch, "progress": vars(self.progress),
-                "best": self.best, "rng": rng_state(),
+                "best": self.best, "last": self.last, "rng": rng_state(),
                 "config": OmegaConf.to_container(self.cfg, resolve=True)}
 
     def load_state_dict(self, state: dict[str, Any], source: Path) -> None:
@@ -188,6 +189,7 @@ class ClassifyTrainer(Trainer):
         load_optimizer(self.optimizer, state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.epoch, self.best = state["epoch"], state["best"]
+        self.last = dict(state.get("last", {}))
         self.progress = _EpochProgress(**state["progress"])
         set_rng_state(state["rng"])
 
@@ -323,7 +325,9 @@ class ClassifyTrainer(Trainer):
             return json.loads((self.run_dir / "metrics.json").read_text())
         logger = build_logger(cfg, self.run_dir, purge_step=self.epoch + 1 if self.epoch else None)
         self._announce()
-        metrics: dict[str, float] = {}
+        metrics: dict[str, float] = dict(self.last)  # killed after its last checkpoint: the results it saved
+        logger.logged.update(metrics)
+        logger.last_step = self.epoch
         try:
             flops = self.measure_flops()
             logger.scalars(flops, 0)
@@ -341,7 +345,7 @@ class ClassifyTrainer(Trainer):
                     self.scheduler.step()
                     test, histograms = self.evaluate()
                     self.epoch, self.progress = epoch + 1, _EpochProgress()
-                    metrics = {**train, **test, **flops, "lr": lr}
+                    metrics = self.last = {**train, **test, **flops, "lr": lr}
                     improved = not self.best or metrics[t.select] > self.best[t.select]
                     if improved:
                         self.best = {**metrics, "epoch": self.epoch}
