@@ -369,7 +369,7 @@ def _mark_failed(name: str, run_dir: Path, error: BaseException, exit_status: in
     """Leave ``failed.json`` in the job's run directory; a failure to write it must not hide ``error``."""
     try:
         write_failure(run_dir, error, exit_status, name)
-    except OSError as exc:
+    except (OSError, HhlifError) as exc:  # a full disk, most often: the error itself says so
         log.warning("could not record the failure in %s: %s", run_dir, exc)
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import IO
 
 from hhlif.errors import ConfigError
-from hhlif.files import remove_stale_temps
+from hhlif.files import remove_stale_temps, write_failed
 
 try:
     import fcntl
@@ -39,8 +39,12 @@ def claim(path: Path, key: str = "hydra.run.dir") -> Path:
     path = Path(path).absolute()
     if path in _HELD:
         return path
-    path.mkdir(parents=True, exist_ok=True)
-    handle = open(path / LOCK_NAME, "a+")  # noqa: SIM115 - held open until the process ends
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        handle = open(path / LOCK_NAME, "a+")  # noqa: SIM115 - held open until the process ends
+    except OSError as exc:
+        raise write_failed(path / LOCK_NAME, exc, "the run directory's lock file", "Choose a writable directory "
+                           f"({key}=...), or fix its permissions.") from None
     if fcntl is not None:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

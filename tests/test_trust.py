@@ -201,3 +201,48 @@ def test_a_signal_outside_the_training_loop_exits_128_plus_n_with_a_message(tmp_
     assert not list(tmp_path.rglob(".*.tmp"))
     (run,) = runs_under(tmp_path)
     assert json.loads((run / "failed.json").read_text())["exit_status"] == 128 + sig
+
+
+# -- 4. write failures are user errors ------------------------------------------------------------------------------
+@pytest.fixture
+def tmpfs(tmp_path):
+    """A real 70 MB tmpfs (a small disk that fills up), where this machine lets the tests mount one."""
+    mount = tmp_path / "small-disk"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=70m", "tmpfs", str(mount)], capture_output=True,
+                          text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip() or 'mount failed'}); needs root or "
+                    "CAP_SYS_ADMIN")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+def test_a_full_disk_during_a_checkpoint_exits_1_and_keeps_the_last_good_one(tmp_path, data_root, tmpfs):
+    # a 4x wider network: each checkpoint ~32 MB, so epoch 2's last.pt does not fit beside last.pt and best.pt
+    args = ["train", *TINY, "trainer.max_epochs=2", "network.width_factor=4", f"hydra.run.dir={tmpfs}/run"]
+    out = cli(args, tmp_path, data_root)
+    assert out.returncode == 1, out.stderr
+    err = clean(out.stderr)
+    assert f"cannot write checkpoint {tmpfs}/run/checkpoints/" in err and "MB free there" in err, err
+    assert "resume=true" in err and "disk is probably full" in err
+    assert load_checkpoint(tmpfs / "run" / "checkpoints" / "last.pt")["epoch"] == 1  # the last good one
+    assert not list(tmpfs.rglob(".*.tmp")) and not (tmpfs / "run" / "metrics.json").exists()
+
+
+def test_a_read_only_file_system_is_a_clear_error(tmp_path, data_root, tmpfs, finished):
+    from hhlif.checkpoint import save_checkpoint
+    from hhlif.files import WriteError
+
+    good = save_checkpoint(tmpfs / "checkpoints" / "last.pt", {"epoch": 1})
+    run = tmpfs / "run"
+    shutil.copytree(finished, run)
+    subprocess.run(["mount", "-o", "remount,ro", str(tmpfs)], check=True)
+    with pytest.raises(WriteError, match=f"cannot write checkpoint {good}: Read-only file system .*MB free there"):
+        save_checkpoint(good, {"epoch": 2})
+    assert load_checkpoint(good) == {"epoch": 1}
+    out = cli(["train", *TINY, "trainer.max_epochs=2", f"resume={run}"], tmp_path, data_root)
+    assert out.returncode == 1 and f"cannot write the run directory's lock file {run}" in clean(out.stderr)
+    assert "Read-only file system" in out.stderr
