@@ -27,7 +27,7 @@ from hhlif import __version__
 from hhlif.checkpoint import load_checkpoint
 from hhlif.commands import COMMANDS
 from hhlif.config import compose, config_file
-from hhlif.errors import ConfigError, HhlifError, Interrupted
+from hhlif.errors import ConfigError, HhlifError, Interrupted, RunError, shorten
 from hhlif.experiment import finished
 from hhlif.logger import clear_failure, write_failure
 from hhlif.plugins import GROUPS, TargetError, entry_points
@@ -60,7 +60,7 @@ def _usage() -> str:
 
 def report(command: str, error: HhlifError) -> None:
     """Print a user error the one way hhlif does: on stderr, without traceback."""
-    print(f"hhlif {command}: error: {error}", file=sys.stderr)
+    print(f"hhlif {command}: error: {shorten(str(error))}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,6 +90,17 @@ def main(argv: list[str] | None = None) -> int:
             error = stop.error(name)
             report(name, error)
             return error.exit_code
+        except OSError as exc:  # a path the command line names that the system refuses (too long, no access)
+            error = os_error(exc, ConfigError)
+            report(name, error)
+            return error.exit_code
+
+
+def os_error(exc: OSError, kind: type[HhlifError] = RunError) -> HhlifError:
+    """A user error for an OSError that reached the command: the system's reason and the file it concerns."""
+    where = f": {exc.filename}" if exc.filename else ""
+    return kind(f"{exc.strerror or exc}{where}. Check the paths given (data.root, task.pickle, hydra.run.dir...) "
+                "and their permissions.")
 
 
 class Stopped(BaseException):
@@ -285,7 +296,8 @@ def _run_hydra(name: str, command: ModuleType, argv: list[str]) -> int:
             if signal.Signals(error.signum).name in GracefulStop.HOOKED:
                 hand_over(error.signum)  # submitit: requeue the job, which then continues its checkpoint
             raise SystemExit(error.exit_code) from None
-        except HhlifError as error:
+        except (HhlifError, OSError) as error:
+            error = os_error(error) if isinstance(error, OSError) else error
             _mark_failed(name, run_dir, error, error.exit_code)
             report(name, error)
             if not multirun:

@@ -13,6 +13,7 @@ when the run directory is next claimed (:mod:`hhlif.rundir`), which no other pro
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -76,6 +77,14 @@ def atomic_write(path: Path, write: Callable[[Path], None], *, what: str = "file
 def write_text_atomic(path: Path, text: str, **kwargs) -> Path:
     """:func:`atomic_write` of a text file."""
     return atomic_write(path, lambda tmp: tmp.write_text(text), **kwargs)
+
+
+def safe_name(text: str, limit: int = 120) -> str:
+    """``text`` (a config key, a model name: something read from a file or a command line) as one file name:
+    every character but letters, digits, ``.``, ``_``, ``-`` and ``=`` becomes ``_``, no leading dot, at most
+    ``limit`` characters. ``a/../../b`` → ``a_.._.._b``: it can never name another folder."""
+    name = re.sub(r"[^A-Za-z0-9._=-]", "_", str(text)).lstrip(".") or "_"
+    return name[:limit]
 
 
 def remove_stale_temps(folder: Path) -> list[Path]:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import run_cli
+from helpers import compose_config, run_cli
 
 from hhlif.checkpoint import load_checkpoint
 from hhlif.cli import main
@@ -246,3 +246,102 @@ def test_a_read_only_file_system_is_a_clear_error(tmp_path, data_root, tmpfs, fi
     out = cli(["train", *TINY, "trainer.max_epochs=2", f"resume={run}"], tmp_path, data_root)
     assert out.returncode == 1 and f"cannot write the run directory's lock file {run}" in clean(out.stderr)
     assert "Read-only file system" in out.stderr
+
+
+# -- 5. every key checked, every value bounded and readable ----------------------------------------------------
+@pytest.mark.parametrize("override,meant", [
+    ("trainer.max_epoch=1", "trainer.max_epochs"),
+    ("+trainer.max_epoch=1", "trainer.max_epochs"),
+    ("++trainer.max_epoch=1", "trainer.max_epochs"),
+    ("+netwrok=conv", "network"),
+    ("+sed=5", "seed"),
+])
+def test_a_key_no_config_defines_is_refused_with_the_closest_one(tmp_path, monkeypatch, capsys, override, meant):
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", *TINY, override]) == 2
+    err = clean(capsys.readouterr().err)
+    assert f"no selected config defines the key {override.lstrip('+').split('=')[0]}. Did you mean {meant}?" in err
+    assert "+trainer" not in err.replace(override, "") and "To append" not in err
+    assert not list(tmp_path.iterdir())
+
+
+def test_additions_the_schema_allows_still_work(monkeypatch, tmp_path, capsys):
+    from hhlif.config import compose
+
+    cfg = compose("train", ["+hydra.job.env_set.HHLIF_NOTE=on"], with_hydra=True)
+    assert cfg.hydra.job.env_set.HHLIF_NOTE == "on"
+    monkeypatch.chdir(tmp_path)  # a parameter of the neuron's class: its own signature decides
+    assert main(["train", "+neuron.tau=3"]) == 2
+    assert "neuron.tau is not a parameter of neuron 'hh'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command,override,figure", [
+    ("train", "network.time_steps=1000000000", "PB of memory"),
+    ("simulate", "simulate.duration=1e12", "PB of memory"),
+])
+def test_values_that_can_only_exhaust_memory_are_refused_with_the_figure(tmp_path, monkeypatch, capsys, command,
+                                                                          override, figure):
+    monkeypatch.chdir(tmp_path)
+    assert main([command, override]) == 2
+    err = clean(capsys.readouterr().err)
+    assert f"{override.split('=')[0]}=" in err and "is too large" in err and figure in err and "this machine's" in err
+
+
+@pytest.mark.parametrize("override,expected", [
+    ("neuron=", "neuron='' is not a known choice. Valid choices: binary, hh"),
+    ("trainer.select=é", "cannot read the override 'trainer.select=é': it holds 'é', which needs quotes"),
+    ("seed=" + "9x" * 3000, "(6000 characters) is not allowed: expected a non-negative integer"),
+    ("=5", "'=5' is not an override: expected key=value"),
+])
+def test_empty_non_ascii_and_long_values_get_one_readable_line(tmp_path, monkeypatch, capsys, override, expected):
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", override]) == 2
+    err = clean(capsys.readouterr().err)
+    assert expected in err and err.count("\n") == 1 and len(err) < 400, err
+
+
+# -- 6. no traceback for anything a user or a file can cause ---------------------------------------------------
+def test_pickle_labels_outside_the_tasks_classes_are_a_data_error(tmp_path, data_root):
+    from hhlif.errors import DataError
+    from hhlif.trainers.classify import ClassifyTrainer
+
+    x = np.zeros((8, 36, 36), np.uint8)
+    y = np.array([[1, 2]] * 7 + [[15, 3]])
+    path = tmp_path / "labels.pickle"
+    path.write_bytes(pickle.dumps((x, y, x, y)))
+    with pytest.raises(DataError, match=r"labels.pickle: the train labels reach 15, but each task has 10 classes"):
+        ClassifyTrainer(compose_config([*TINY, f"task.pickle={path}"]), tmp_path / "run")
+
+
+def test_resume_skips_a_neighbouring_run_whose_overrides_file_is_corrupt(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    broken = tmp_path / "outputs" / "train" / "multimnist-lif-fc" / "2026-01-01_00-00-00" / ".hydra"
+    broken.mkdir(parents=True)
+    (broken / "overrides.yaml").write_text("- neuron=lif\n  : [unclosed\n")
+    assert main(["train", *TINY, "resume=true"]) == 2
+    assert "resume=true: no earlier run of this command" in clean(capsys.readouterr().err)
+
+
+def test_report_reads_wrongly_shaped_json_and_names_that_would_form_paths(tmp_path, monkeypatch, capsys, finished):
+    import yaml
+
+    for i, value in enumerate((1, 2, 3)):
+        run = tmp_path / "runs" / f"r{i}"
+        shutil.copytree(finished / ".hydra", run / ".hydra")
+        config = yaml.safe_load((run / ".hydra" / "config.yaml").read_text())
+        config["task"]["x/../../escape"] = value  # a key that would be a path if it became a file name
+        (run / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
+        (run / "metrics.json").write_text(json.dumps([1, 2]) if value == 3 else
+                                          (finished / "metrics.json").read_text())
+    monkeypatch.chdir(tmp_path)
+    assert main(["report", "runs"]) == 0, capsys.readouterr().err
+    out = tmp_path / "runs" / "report"
+    assert "metrics.json holds a list" in (out / "report.md").read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs"]  # nothing written outside the report folder
+    assert [p.name for p in out.glob("sweep-*.png")] == ["sweep-task.x_.._.._escape.png"]
+
+
+def test_flops_counts_a_billion_time_steps_without_running_them(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["flops", "neuron=lif", "network.time_steps=1000000000", "flops.plot=false"]) == 0
+    assert "1000000000" in capsys.readouterr().out

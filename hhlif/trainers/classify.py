@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -39,7 +40,7 @@ from hhlif.metrics.tasks import TaskSplit
 from hhlif.networks import build_network, count_parameters
 from hhlif.neurons.base import NonFiniteState
 from hhlif.resume import wants_resume
-from hhlif.runtime import seed_everything
+from hhlif.runtime import require_memory, seed_everything
 from hhlif.tasks.batches import ImageBatches, Noise
 from hhlif.tasks.multitask import DATASETS, check_labels, load_multitask
 from hhlif.trainers.base import PROGRESS, Trainer, adam, load_optimizer, validate_loop
@@ -79,7 +80,19 @@ def validate(cfg: DictConfig) -> None:
     if t.select not in selectable:
         raise unknown_choice("trainer.select", t.select, selectable)
     with torch.device("meta"):
-        build_classifier(cfg)
+        check_memory(cfg, build_classifier(cfg))
+
+
+def check_memory(cfg: DictConfig, model: nn.Module) -> None:
+    """Refuse a number of time steps whose training batch cannot fit in memory: the backward pass keeps at least
+    a spike and a membrane value (4 bytes each) per spiking unit, sample and step."""
+    from hhlif.neurons.base import Neuron
+
+    units = sum(math.prod(m.shape) for m in model.modules() if isinstance(m, Neuron))
+    steps, batch = cfg.network.time_steps, max(cfg.trainer.batch_size, cfg.trainer.eval_batch_size)
+    require_memory("network.time_steps", steps, 8.0 * steps * batch * units,
+                   f"a batch of {batch} samples over {steps} steps of {units} spiking units",
+                   "Lower network.time_steps (the paper uses 15) or trainer.batch_size.")
 
 
 def validate_run(cfg: DictConfig) -> None:
