@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-LONG = 80  # a word of a message longer than this is shortened (:func:`shorten`)
+LONG = 200  # a word of a message longer than this is shortened (:func:`shorten`)
 
 
 class HhlifError(Exception):

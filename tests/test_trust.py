@@ -64,23 +64,35 @@ def clean(err: str) -> str:
 
 
 # -- 1. no code from files -------------------------------------------------------------------------------------
-def test_malicious_data_pickle_is_refused_unrun_found_or_given(tmp_path, data_root):
-    marker = tmp_path / "pwned"
-    root = tmp_path / "data"
+def evil_data_root(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """A data root whose multitask/multi_mnist.pickle (found without being named) runs a command when unpickled."""
+    marker, root = tmp_path / "pwned", tmp_path / "data"
     (root / "multitask").mkdir(parents=True)
-    evil = root / "multitask" / "multi_mnist.pickle"  # found automatically under the data root
+    evil = root / "multitask" / "multi_mnist.pickle"
     evil.write_bytes(pickle.dumps((Payload(marker), None, None, None)))
-    out = cli(["train", *TINY], tmp_path, root)
-    assert out.returncode == 1 and not marker.exists()
-    assert f"Refusing {evil}: it names posix.system" in clean(out.stderr)
+    return root, evil, marker
+
+
+def test_malicious_data_pickle_is_refused_unrun_found_or_given(tmp_path):
+    from hhlif.errors import DataError
+    from hhlif.tasks.multitask import load_multitask, load_pickle
+
+    root, evil, marker = evil_data_root(tmp_path)
+    with pytest.raises(DataError, match=f"Refusing {evil}: it names posix.system, which a data pickle never holds"):
+        load_multitask("multimnist", root)
     given = tmp_path / "given.pickle"
     given.write_bytes(pickle.dumps([np.zeros((4, 36, 36)), Payload(marker)]))
-    from hhlif.errors import DataError
-    from hhlif.tasks.multitask import load_pickle
-
     with pytest.raises(DataError, match="it names posix.system"):
         load_pickle(given)
     assert not marker.exists()
+
+
+@pytest.mark.slow
+def test_hhlif_train_refuses_a_malicious_pickle_it_finds(tmp_path):
+    root, evil, marker = evil_data_root(tmp_path)
+    out = cli(["train", *TINY], tmp_path, root)
+    assert out.returncode == 1 and not marker.exists()
+    assert f"Refusing {evil}: it names posix.system" in clean(out.stderr)
 
 
 def test_a_plain_pickle_still_loads_in_every_protocol(tmp_path):
@@ -113,6 +125,7 @@ def test_malicious_checkpoint_is_refused_before_anything_runs(tmp_path, finished
 
 
 # -- 2. a run directory belongs to one process -------------------------------------------------------------------
+@pytest.mark.slow
 def test_two_processes_never_share_a_directory_named_or_default(tmp_path, data_root, finished):
     named = [spawn(["train", *TINY, f"seed={s}", "hydra.run.dir=D"], tmp_path, data_root) for s in (1, 2)]
     default = [spawn(["train", *TINY], tmp_path, data_root) for _ in range(2)]
@@ -173,6 +186,7 @@ def stable(metrics: dict) -> dict:
             if not k.startswith(VOLATILE) and k != "meta"}
 
 
+@pytest.mark.slow
 def test_killed_between_the_last_checkpoint_and_metrics_json_resume_writes_the_same_metrics(tmp_path, data_root,
                                                                                             finished):
     run = tmp_path / "run"
@@ -188,7 +202,7 @@ def test_killed_between_the_last_checkpoint_and_metrics_json_resume_writes_the_s
     assert not list(run.rglob(".*.tmp"))
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, pytest.param(signal.SIGINT, marks=pytest.mark.slow)])
 def test_a_signal_outside_the_training_loop_exits_128_plus_n_with_a_message(tmp_path, data_root, sig):
     proc = spawn(["train", *TINY], tmp_path, data_root)
     for line in proc.stdout:  # the FLOP count runs before the training loop
@@ -220,6 +234,7 @@ def tmpfs(tmp_path):
         subprocess.run(["umount", "-l", str(mount)], capture_output=True)
 
 
+@pytest.mark.slow
 def test_a_full_disk_during_a_checkpoint_exits_1_and_keeps_the_last_good_one(tmp_path, data_root, tmpfs):
     # a 4x wider network: each checkpoint ~32 MB, so epoch 2's last.pt does not fit beside last.pt and best.pt
     args = ["train", *TINY, "trainer.max_epochs=2", "network.width_factor=4", f"hydra.run.dir={tmpfs}/run"]
