@@ -177,18 +177,20 @@ def _prepare(command: ModuleType, argv: list[str]) -> list[str]:
         claim(target, key)  # refused while another process runs (or resumes) it
         return [*argv, f"{key}={target}"] if not given else argv
     if given:
-        if holds_run(Path(given[-1])):
-            raise ConfigError(f"{key}={given[-1]} already holds a run. Add resume=true to continue it, or choose "
-                              "another directory: nothing of an earlier run is overwritten.")
+        _refuse_taken(key, given[-1])  # before the claim, which would touch the earlier run's lock file
         check_writable(Path(given[-1]))
         claim(Path(given[-1]), key)
-        if holds_run(Path(given[-1])):  # written between the check and the claim by a process now gone
-            raise ConfigError(f"{key}={given[-1]} already holds a run. Add resume=true to continue it, or choose "
-                              "another directory: nothing of an earlier run is overwritten.")
+        _refuse_taken(key, given[-1])  # written between the check and the claim by a process now gone
         return argv
     base = Path(str(OmegaConf.select(first, key)))
     check_writable(base)
     return [*argv, f"{key}={claim_fresh(base, key)}"]
+
+
+def _refuse_taken(key: str, given: str) -> None:
+    if holds_run(Path(given)):
+        raise ConfigError(f"{key}={given} already holds a run. Add resume=true to continue it, or choose another "
+                          "directory: nothing of an earlier run is overwritten.")
 
 
 def _resume_target(cfg, key: str, resume, overrides: list[str], multirun: bool, given: list[str]) -> Path:

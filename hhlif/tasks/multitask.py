@@ -419,10 +419,15 @@ _PICKLE_EXPECT = (
 )
 
 
+class _Refused(pickle_mod.UnpicklingError):
+    """A pickle named something a data file never holds (raised before it is looked up)."""
+
+
 def _latin1(text: str, encoding: str = "latin1", errors: str = "strict") -> bytes:
     """``_codecs.encode`` as pickles of ``bytes`` (protocol < 3) use it, for the latin-1 codec only."""
     if encoding not in ("latin1", "latin-1") or errors != "strict" or not isinstance(text, str):
-        raise pickle_mod.UnpicklingError(f"_codecs.encode with {encoding!r} is not admitted")
+        raise _Refused(f"it encodes text with {encoding!r}, which a data pickle never does; refused without "
+                       "running it")
     return text.encode("latin1")
 
 
@@ -449,8 +454,7 @@ class SafeUnpickler(pickle_mod.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         found = self.ALLOWED.get((module, name))
         if found is None:
-            raise pickle_mod.UnpicklingError(f"it names {module}.{name}, which a data pickle never holds; "
-                                             "refused without running it")
+            raise _Refused(f"it names {module}.{name}, which a data pickle never holds; refused without running it")
         return found
 
 
@@ -462,7 +466,7 @@ def _unpickle(path: Path) -> Any:
             except UnicodeDecodeError:  # made by Python 2
                 fh.seek(0)
                 return SafeUnpickler(fh, encoding="latin1").load()
-    except pickle_mod.UnpicklingError as exc:
+    except _Refused as exc:
         raise DataError(f"Refusing {path}: {exc}. Only pickles holding NumPy arrays, numbers and plain containers "
                         f"are read; {_PICKLE_EXPECT}. Remove the file (or task.pickle) if you did not make it, or "
                         "re-save it as plain arrays.") from None
