@@ -61,6 +61,7 @@ import numpy as np
 import torch
 
 from hhlif.errors import DataError, unknown_choice
+from hhlif.files import write_failed
 from hhlif.tasks.sources import SourceData, default_root, file_sha256, find_source, open_temp
 
 try:  # POSIX only; elsewhere the cache is written without a lock
@@ -273,6 +274,9 @@ def _save_cache(
         os.replace(tmp_npz, path)
         os.replace(tmp_sum, _sidecar(path))
         return digest
+    except OSError as exc:  # a full disk or a read-only data folder
+        raise write_failed(path, exc, "the data cache", "Free some space in the data folder, or point data.root "
+                           "(or HHLIF_DATA) at a writable one.") from None
     finally:
         for tmp in (tmp_npz, tmp_sum):
             if tmp is not None:
