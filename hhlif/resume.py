@@ -79,7 +79,12 @@ def config_of(run_dir: Path) -> dict[str, Any]:
     saved = run_dir / ".hydra" / "config.yaml"
     if not saved.is_file():
         raise ConfigError(f"cannot resume {run_dir}: its configuration ({saved}) is missing.")
-    return OmegaConf.to_container(OmegaConf.load(saved), resolve=False)
+    try:
+        return OmegaConf.to_container(OmegaConf.load(saved), resolve=False)
+    except Exception as exc:  # noqa: BLE001 - a damaged file: say which, continue nothing
+        raise ConfigError(f"cannot resume {run_dir}: its configuration ({saved}) cannot be read "
+                          f"({str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__}). "
+                          "Restore the file, or start a new run.") from None
 
 
 def check_compatible(saved: dict[str, Any], current: dict[str, Any], where: Path) -> None:

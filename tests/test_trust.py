@@ -335,6 +335,11 @@ def test_resume_skips_a_neighbouring_run_whose_overrides_file_is_corrupt(tmp_pat
     (broken / "overrides.yaml").write_text("- neuron=lif\n  : [unclosed\n")
     assert main(["train", *TINY, "resume=true"]) == 2
     assert "resume=true: no earlier run of this command" in clean(capsys.readouterr().err)
+    (broken / "config.yaml").write_text("trainer: [unclosed\n")  # resume=PATH of that damaged run
+    (broken.parent / "checkpoints").mkdir()
+    (broken.parent / "checkpoints" / "last.pt").write_bytes(b"")
+    assert main(["train", *TINY, f"resume={broken.parent}"]) == 2
+    assert "its configuration (" in clean(capsys.readouterr().err)
 
 
 def test_report_reads_wrongly_shaped_json_and_names_that_would_form_paths(tmp_path, monkeypatch, capsys, finished):
