@@ -22,33 +22,38 @@ from pathlib import Path
 from hhlif.errors import RunError
 
 TEMP_SUFFIX = ".tmp"
+_TORCH_PREFIX = re.compile(r"^\[enforce fail at [^\]]*\]\s*\.?\s*")  # of PyTorch's writer's messages
 
 
 class WriteError(RunError):
     """A file could not be written (full disk, read-only file system, permissions): exit status 1."""
 
 
-def free_space(path: Path) -> str:
-    """The free space of the file system holding ``path`` (or its nearest existing parent), in words."""
+def free_bytes(path: Path) -> int | None:
+    """The free space of the file system holding ``path`` (or its nearest existing parent), or None."""
     probe = Path(path)
     while not probe.exists() and probe != probe.parent:
         probe = probe.parent
     try:
-        free = shutil.disk_usage(probe).free
+        return shutil.disk_usage(probe).free
     except OSError:
-        return "unknown free space"
-    return f"{free / 2**20:.0f} MB free" if free < 2**30 else f"{free / 2**30:.1f} GB free"
+        return None
 
 
 def write_failed(path: Path, exc: BaseException, what: str = "file", advice: str = "") -> WriteError:
     """The error for a failed write of ``path``: the file, the reason, the free space there and what to do."""
+    free = free_bytes(path.parent)
     lines = str(exc).strip().splitlines()
     reason = getattr(exc, "strerror", None) or (lines[-1].strip() if lines else type(exc).__name__)
-    if isinstance(exc, RuntimeError):  # PyTorch's writer: "... file write failed", whatever the cause
-        reason = f"{reason} (the disk is probably full)"
+    if isinstance(exc, RuntimeError):  # PyTorch's writer: "[enforce fail at ...] . file write failed"
+        reason = f"the write failed ({_TORCH_PREFIX.sub('', reason)})"
+        if free is not None and free < 2**26:
+            reason += ", most likely because the disk is full"
+    space = ("unknown free space" if free is None else
+             f"{free / 2**20:.0f} MB free" if free < 2**30 else f"{free / 2**30:.1f} GB free")
     advice = advice or "Free some space or choose a writable directory, then run the command again."
-    return WriteError(f"cannot write {what} {path}: {reason} ({free_space(path.parent)} there). Nothing earlier "
-                      f"was damaged. {advice}")
+    return WriteError(f"cannot write {what} {path}: {reason} ({space} there). Nothing earlier was damaged. "
+                      f"{advice}")
 
 
 def atomic_write(path: Path, write: Callable[[Path], None], *, what: str = "file", advice: str = "") -> Path:
