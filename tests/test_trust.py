@@ -365,3 +365,18 @@ def test_flops_counts_a_billion_time_steps_without_running_them(tmp_path, monkey
     monkeypatch.chdir(tmp_path)
     assert main(["flops", "neuron=lif", "network.time_steps=1000000000", "flops.plot=false"]) == 0
     assert "1000000000" in capsys.readouterr().out
+
+
+def test_the_data_cache_builder_clears_temporary_files_a_killed_builder_left(tmp_path):
+    from test_data import make_source
+
+    from hhlif.tasks import multitask
+
+    path = multitask.cache_path(tmp_path, "multimnist", "full")
+    path.parent.mkdir(parents=True)
+    stale = [path.with_name(f".{path.name}.4242.ab12cd34.tmp"), path.with_name(f".{path.name}.sha256.4242.ef.tmp")]
+    for tmp in stale:
+        tmp.write_bytes(b"half")
+    source = make_source("mnist", 20, 10)
+    multitask.build_or_load("multimnist", tmp_path, source, source, n_train=40, n_test=10, seed=0)
+    assert path.is_file() and not any(tmp.exists() for tmp in stale)

@@ -38,8 +38,9 @@ without running it, so a pickle from someone else's folder cannot run code.
 
 Cache. Built composites are saved as ``<root>/multitask/<name>-<variant>-v1.npz`` with a sidecar ``.sha256``,
 written to a temporary file and renamed, under an exclusive ``flock`` on ``<cache>.lock`` (a second job
-waits, then reuses the file). The cache records what it was built from (source checksums, seed, sizes) and is
-rebuilt when that differs or when its checksum fails.
+waits, then reuses the file; the lock's holder removes temporary files a builder killed outright left). The
+cache records what it was built from (source checksums, seed, sizes) and is rebuilt when that differs or when
+its checksum fails.
 """
 
 from __future__ import annotations
@@ -61,7 +62,6 @@ import numpy as np
 import torch
 
 from hhlif.errors import DataError, unknown_choice
-from hhlif.files import write_failed
 from hhlif.tasks.sources import SourceData, default_root, file_sha256, find_source, open_temp
 
 try:  # POSIX only; elsewhere the cache is written without a lock
@@ -274,9 +274,6 @@ def _save_cache(
         os.replace(tmp_npz, path)
         os.replace(tmp_sum, _sidecar(path))
         return digest
-    except OSError as exc:  # a full disk or a read-only data folder
-        raise write_failed(path, exc, "the data cache", "Free some space in the data folder, or point data.root "
-                           "(or HHLIF_DATA) at a writable one.") from None
     finally:
         for tmp in (tmp_npz, tmp_sum):
             if tmp is not None:
@@ -296,6 +293,9 @@ def _exclusive(path: Path) -> Iterator[None]:
         except BlockingIOError:
             log.info("Waiting for another process that is building %s ...", path)
             fcntl.flock(fh, fcntl.LOCK_EX)
+        for stale in (*path.parent.glob(f".{path.name}.*.tmp"), *_sidecar(path).parent.glob(
+                f".{_sidecar(path).name}.*.tmp")):  # left by a builder killed outright: none is writing now
+            stale.unlink(missing_ok=True)
         try:
             yield
         finally:
