@@ -199,9 +199,6 @@ def build_model(cfg: DictConfig) -> torch.nn.Module:
         return build_experiment_model(cfg)
 
 
-_SPECS: dict[tuple[str, str], Any] = {}
-
-
 def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     run_dir = Path(run_dir)
     paper_bug = bool(cfg.flops.paper_bug)
