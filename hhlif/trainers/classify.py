@@ -225,7 +225,7 @@ class ClassifyTrainer(Trainer):
         first = acc_state.batches  # > 0 when resuming in the middle of an epoch
         bar = self._progress(batches, desc, first)
         start = time.perf_counter()
-        every = max(1, len(batches) // 10)  # without a progress bar (not a terminal): a log line per 10 %
+        every = -(-len(batches) // 10)  # without a progress bar (not a terminal): a log line per 10 % (at most 10)
         with torch.set_grad_enabled(train):
             for i, (x, y) in enumerate(bar, first + 1):
                 out = self._forward(x, y, f"epoch {self.epoch + 1}, batch {i}")
