@@ -27,7 +27,7 @@ from hhlif import __version__
 from hhlif.checkpoint import load_checkpoint
 from hhlif.commands import COMMANDS
 from hhlif.config import compose, config_file
-from hhlif.errors import ConfigError, HhlifError, Interrupted
+from hhlif.errors import ConfigError, HhlifError, Interrupted, RunError, shorten
 from hhlif.experiment import finished
 from hhlif.logger import clear_failure, write_failure
 from hhlif.plugins import GROUPS, TargetError, entry_points
@@ -37,10 +37,10 @@ from hhlif.resume import (
     check_writable,
     config_of,
     find_previous,
-    holds_run,
     run_dir_of,
     wants_resume,
 )
+from hhlif.rundir import claim, claim_fresh, holds_run
 from hhlif.runtime import GracefulStop, hand_over
 
 log = logging.getLogger("hhlif")
@@ -60,7 +60,7 @@ def _usage() -> str:
 
 def report(command: str, error: HhlifError) -> None:
     """Print a user error the one way hhlif does: on stderr, without traceback."""
-    print(f"hhlif {command}: error: {error}", file=sys.stderr)
+    print(f"hhlif {command}: error: {shorten(str(error))}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,14 +77,69 @@ def main(argv: list[str] | None = None) -> int:
               "Run 'hhlif --help'.", file=sys.stderr)
         return 2
     command = importlib.import_module(COMMANDS[name])
-    try:
-        if hasattr(command, "main"):  # a command without a Hydra config of its own (hhlif report)
-            return command.main(rest)
-        rest = _prepare(command, rest)
-    except HhlifError as error:
-        report(name, error)
-        return error.exit_code
-    return _run_hydra(name, command, rest)
+    with _signals_stop():
+        try:
+            if hasattr(command, "main"):  # a command without a Hydra config of its own (hhlif report)
+                return command.main(rest)
+            rest = _prepare(command, rest)
+            return _run_hydra(name, command, rest)
+        except HhlifError as error:
+            report(name, error)
+            return error.exit_code
+        except Stopped as stop:
+            error = stop.error(name)
+            report(name, error)
+            return error.exit_code
+        except OSError as exc:  # a path the command line names that the system refuses (too long, no access)
+            error = os_error(exc, ConfigError)
+            report(name, error)
+            return error.exit_code
+
+
+def os_error(exc: OSError, kind: type[HhlifError] = RunError) -> HhlifError:
+    """A user error for an OSError that reached the command: the system's reason and the file it concerns."""
+    where = f": {exc.filename}" if exc.filename else ""
+    return kind(f"{exc.strerror or exc}{where}. Check the paths given (data.root, task.pickle, hydra.run.dir...) "
+                "and their permissions.")
+
+
+class Stopped(BaseException):
+    """SIGINT or SIGTERM outside a training loop (which saves and stops on its own, :class:`GracefulStop`).
+
+    A BaseException, like KeyboardInterrupt, so that no ``except Exception`` on the way (Hydra's included)
+    swallows it; every ``finally`` on the way runs, so no temporary file is left."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = int(signum)
+
+    def error(self, command: str) -> Interrupted:
+        advice = (" Run the same command with resume=true to continue from its last checkpoint, if it wrote one."
+                  if command == "train" else " Run the command again.")
+        return Interrupted(self.signum, f"stopped by {signal.Signals(self.signum).name}; nothing half-written was "
+                           f"left behind and earlier results are intact.{advice}")
+
+
+class _signals_stop:
+    """While active (in the main thread), SIGINT and SIGTERM raise :class:`Stopped` (exit status 130 / 143)."""
+
+    def __enter__(self):
+        import threading
+
+        self.saved = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in GracefulStop.SIGNALS:
+                self.saved[sig] = signal.signal(getattr(signal, sig), self._raise)
+        return self
+
+    @staticmethod
+    def _raise(signum, frame):  # noqa: ARG004
+        raise Stopped(signum)
+
+    def __exit__(self, *exc):
+        for sig, handler in self.saved.items():
+            signal.signal(getattr(signal, sig), handler)
+        return False
 
 
 # -- validation before Hydra runs -----------------------------------------------------------------------
@@ -113,19 +168,27 @@ def _prepare(command: ModuleType, argv: list[str]) -> list[str]:
         return argv
     key = "hydra.sweep.dir" if args.multirun else "hydra.run.dir"
     given = [o.split("=", 1)[1] for o in overrides if o.split("=", 1)[0].lstrip("+~") == key]
+    if given and not given[-1].strip():
+        raise ConfigError(f"{key}= is empty: it would write the run into the working directory. Give a directory "
+                          f"(e.g. {key}=outputs/my-run), or leave it out for a new time-stamped one.")
     resume = OmegaConf.select(first, "resume", default=False)
     if wants_resume(resume):
         target = _resume_target(first, key, resume, overrides, args.multirun, given)
+        claim(target, key)  # refused while another process runs (or resumes) it
         return [*argv, f"{key}={target}"] if not given else argv
     if given:
-        if holds_run(Path(given[0])):
-            raise ConfigError(f"{key}={given[0]} already holds a run. Add resume=true to continue it, or choose "
+        if holds_run(Path(given[-1])):
+            raise ConfigError(f"{key}={given[-1]} already holds a run. Add resume=true to continue it, or choose "
                               "another directory: nothing of an earlier run is overwritten.")
-        check_writable(Path(given[0]))
+        check_writable(Path(given[-1]))
+        claim(Path(given[-1]), key)
+        if holds_run(Path(given[-1])):  # written between the check and the claim by a process now gone
+            raise ConfigError(f"{key}={given[-1]} already holds a run. Add resume=true to continue it, or choose "
+                              "another directory: nothing of an earlier run is overwritten.")
         return argv
-    fresh = _fresh_dir(first, key)
-    check_writable(Path(fresh))
-    return [*argv, f"{key}={fresh}"]
+    base = Path(str(OmegaConf.select(first, key)))
+    check_writable(base)
+    return [*argv, f"{key}={claim_fresh(base, key)}"]
 
 
 def _resume_target(cfg, key: str, resume, overrides: list[str], multirun: bool, given: list[str]) -> Path:
@@ -204,16 +267,6 @@ def _without_hydra(cfg):
     return cfg
 
 
-def _fresh_dir(cfg, key: str) -> str:
-    """The configured output directory, with ``-1``, ``-2``... appended if an earlier run already uses it."""
-    base = str(OmegaConf.select(cfg, key))
-    path, n = Path(base), 0
-    while path.exists():
-        n += 1
-        path = Path(f"{base}-{n}")
-    return str(path)
-
-
 # -- the run ----------------------------------------------------------------------------------------------
 def _run_hydra(name: str, command: ModuleType, argv: list[str]) -> int:
     import hydra
@@ -224,6 +277,11 @@ def _run_hydra(name: str, command: ModuleType, argv: list[str]) -> int:
         hc = HydraConfig.get()
         run_dir = Path(hc.runtime.output_dir)
         multirun = hc.mode == RunMode.MULTIRUN
+        try:  # a sweep's job (perhaps in another process); a single run holds its claim already
+            claim(run_dir)
+        except HhlifError as error:  # another process owns the directory: write nothing into it
+            report(name, error)
+            raise SystemExit(error.exit_code) from None
         try:
             if multirun:
                 finished = _finished_job(cfg, run_dir)
@@ -238,12 +296,17 @@ def _run_hydra(name: str, command: ModuleType, argv: list[str]) -> int:
             if signal.Signals(error.signum).name in GracefulStop.HOOKED:
                 hand_over(error.signum)  # submitit: requeue the job, which then continues its checkpoint
             raise SystemExit(error.exit_code) from None
-        except HhlifError as error:
+        except (HhlifError, OSError) as error:
+            error = os_error(error) if isinstance(error, OSError) else error
             _mark_failed(name, run_dir, error, error.exit_code)
             report(name, error)
             if not multirun:
                 raise SystemExit(error.exit_code) from None
             return None
+        except Stopped as stop:  # a signal outside the training loop
+            error = stop.error(name)
+            _mark_failed(name, run_dir, error, error.exit_code)
+            raise
         except Exception as error:  # a bug in hhlif: recorded too, then shown with its traceback
             _mark_failed(name, run_dir, error, 1)
             raise
@@ -318,7 +381,7 @@ def _mark_failed(name: str, run_dir: Path, error: BaseException, exit_status: in
     """Leave ``failed.json`` in the job's run directory; a failure to write it must not hide ``error``."""
     try:
         write_failure(run_dir, error, exit_status, name)
-    except OSError as exc:
+    except (OSError, HhlifError) as exc:  # a full disk, most often: the error itself says so
         log.warning("could not record the failure in %s: %s", run_dir, exc)
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -28,19 +27,18 @@ from typing import Any
 
 import torch
 
+from hhlif.files import write_text_atomic
+
 log = logging.getLogger(__name__)
 FAILURE_FILE = "failed.json"  # written in a run directory when the run fails (hhlif.cli), read by hhlif report
 BEST_PREFIXES = ("test/", "eval/")  # the entries of metrics.json's `best` that are also logged, as best/<tag>
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Write ``data`` as JSON to ``path`` through a temporary file and a rename (never half-written)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=2, sort_keys=True, default=_jsonable)
-        f.write("\n")
-    os.replace(tmp, path)
+    """Write ``data`` as JSON to ``path`` through a temporary file and a rename (never half-written); a failed
+    write raises :class:`~hhlif.files.WriteError` (the file, the free space, what to do)."""
+    text = json.dumps(data, indent=2, sort_keys=True, default=_jsonable) + "\n"
+    write_text_atomic(Path(path), text)
 
 
 def _jsonable(value: Any) -> Any:

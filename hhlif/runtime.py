@@ -27,6 +27,32 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
         torch.use_deterministic_algorithms(True)
 
 
+def memory_bytes() -> int:
+    """This machine's physical memory, in bytes."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+        return 2**40
+
+
+def in_bytes(n: float) -> str:
+    """``n`` bytes in words: 3.2 GB, 1.4 PB."""
+    for unit in ("B", "kB", "MB", "GB", "TB", "PB", "EB"):
+        if n < 1000 or unit == "EB":
+            return f"{n:.3g} {unit}"
+        n /= 1000
+    return ""  # pragma: no cover
+
+
+def require_memory(key: str, value: object, needed: float, what: str, advice: str) -> None:
+    """Refuse ``key=value`` (ConfigError) when ``what`` would need more than this machine's memory: such a run can
+    only exhaust the memory or never end. ``needed`` is a lower bound, in bytes."""
+    total = memory_bytes()
+    if needed > total:
+        raise ConfigError(f"{key}={value} is too large: {what} would need at least {in_bytes(needed)} of memory, more "
+                          f"than this machine's {in_bytes(total)}. {advice}")
+
+
 def resolve_device(spec: str) -> torch.device:
     """``auto`` → CUDA when available, else CPU; ``cpu``; ``cuda`` / ``cuda:N`` (must be available)."""
     spec = str(spec)

@@ -59,7 +59,7 @@ def test_cfg_job_prints_resolved_paper_constants(cli):
     (["network.time_steps=0"], "network.time_steps=0"),
     (["neuron.dt=-0.01"], "neuron.dt=-0.01"),
     (["network.hidden=abc"], "network.hidden='abc'"),
-    (["trainer.epochs=3"], "Could not override 'trainer.epochs'"),
+    (["trainer.epochs=3"], "no selected config defines the key trainer.epochs. Did you mean trainer.max_epochs?"),
     (["+neuron.tau=3"], "neuron.tau is not a parameter of neuron 'hh'"),
     (["task.noise.mode=gaussian"], "task.noise.mode='gaussian' is not a known choice"),
     (["device=cuda:7"], "device='cuda:7'"),

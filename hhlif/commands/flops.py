@@ -39,6 +39,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 from hhlif.config import compose
 from hhlif.errors import ConfigError, RunError, bad_value, require_positive
 from hhlif.experiment import build_model as build_experiment_model
+from hhlif.files import atomic_write
 from hhlif.logger import write_json_atomic
 from hhlif.metrics.flops import ModelCount, count_model, millions
 from hhlif.tasks.pendulum import ENV_NAMES
@@ -302,5 +303,6 @@ def plot(entries: Sequence[Entry], counts: Sequence[ModelCount], stem: Path) -> 
     ax.legend()
     paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
     for path in paths:
-        fig.savefig(path, bbox_inches="tight", dpi=150)
+        atomic_write(path, lambda tmp, kind=path.suffix[1:]: fig.savefig(tmp, bbox_inches="tight", dpi=150,
+                                                                      format=kind), what="figure")
     return paths

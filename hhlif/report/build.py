@@ -21,6 +21,7 @@ from typing import Any
 
 from hhlif import __version__
 from hhlif.errors import ConfigError
+from hhlif.files import safe_name, write_text_atomic
 from hhlif.report import plots
 from hhlif.report.curves import Series, read_scalars
 from hhlif.report.runs import (
@@ -172,9 +173,7 @@ def make_report(paths: Sequence[Path], out: Path | None = None, *, force: bool =
 
 
 def _write(path: Path, text: str, report: Report) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    write_text_atomic(path, text, what="report file")
     report.files.append(path)
 
 
@@ -204,7 +203,7 @@ def _figures(report: Report, series: dict[Path, dict[str, Series]], smooth: int)
         return None if key is None or g.stat(key) is None else (key, 100.0 if key.startswith("test/acc") else 1.0)
 
     for key in dict.fromkeys(k for keys in report.swept.values() for k in keys):
-        name = f"sweep-{key}.png"
+        name = f"sweep-{safe_name(key)}.png"  # a key read from a run's files: never a path
         add(name, f"{kind_of('classify').primary} / {kind_of('sac').primary} against {key}, mean ± std over "
             "seeds (Fig. 4h for task.noise.amplitude).", plots.against_setting(groups, key, primary, out / name,
                                                                                style))

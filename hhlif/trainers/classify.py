@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -39,9 +40,9 @@ from hhlif.metrics.tasks import TaskSplit
 from hhlif.networks import build_network, count_parameters
 from hhlif.neurons.base import NonFiniteState
 from hhlif.resume import wants_resume
-from hhlif.runtime import seed_everything
+from hhlif.runtime import require_memory, seed_everything
 from hhlif.tasks.batches import ImageBatches, Noise
-from hhlif.tasks.multitask import DATASETS, load_multitask
+from hhlif.tasks.multitask import DATASETS, check_labels, load_multitask
 from hhlif.trainers.base import PROGRESS, Trainer, adam, load_optimizer, validate_loop
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,19 @@ def validate(cfg: DictConfig) -> None:
     if t.select not in selectable:
         raise unknown_choice("trainer.select", t.select, selectable)
     with torch.device("meta"):
-        build_classifier(cfg)
+        check_memory(cfg, build_classifier(cfg))
+
+
+def check_memory(cfg: DictConfig, model: nn.Module) -> None:
+    """Refuse a number of time steps whose training batch cannot fit in memory: the backward pass keeps at least
+    a spike and a membrane value (4 bytes each) per spiking unit, sample and step."""
+    from hhlif.neurons.base import Neuron
+
+    units = sum(math.prod(m.shape) for m in model.modules() if isinstance(m, Neuron))
+    steps, batch = cfg.network.time_steps, max(cfg.trainer.batch_size, cfg.trainer.eval_batch_size)
+    require_memory("network.time_steps", steps, 8.0 * steps * batch * units,
+                   f"a batch of {batch} samples over {steps} steps of {units} spiking units",
+                   "Lower network.time_steps (the paper uses 15) or trainer.batch_size.")
 
 
 def validate_run(cfg: DictConfig) -> None:
@@ -121,6 +134,7 @@ class ClassifyTrainer(Trainer):
         seed_everything(cfg.seed, cfg.deterministic)
 
         self.data = load_multitask(task.dataset, cfg.data.root, pickle=task.pickle, download=task.download)
+        check_labels(self.data, int(task.classes))
         noise = Noise(float(task.noise.amplitude), task.noise.mode, cfg.seed) if task.noise.amplitude > 0 else None
         common = dict(pixel_max=float(task.pixel_max), noise=noise, device=self.device, seed=cfg.seed)
         self.train_batches = ImageBatches(self.data.train_x, self.data.train_y, t.batch_size, shuffle=True,
@@ -138,6 +152,7 @@ class ClassifyTrainer(Trainer):
         self.epoch = 0  # epochs completed
         self.progress = _EpochProgress()  # the epoch under way
         self.best: dict[str, Any] = {}
+        self.last: dict[str, float] = {}  # the metrics of the last epoch (kept in checkpoints: metrics.json's)
         self.trainable, self.frozen = count_parameters(self.model)
 
     # -- what a trainer built on this one may change -------------------------------------------------------
@@ -176,7 +191,7 @@ class ClassifyTrainer(Trainer):
         """Everything needed to continue exactly: the data order and noise are functions of (seed, epoch)."""
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(), "epoch": self.epoch, "progress": vars(self.progress),
-                "best": self.best, "rng": rng_state(),
+                "best": self.best, "last": self.last, "rng": rng_state(),
                 "config": OmegaConf.to_container(self.cfg, resolve=True)}
 
     def load_state_dict(self, state: dict[str, Any], source: Path) -> None:
@@ -187,6 +202,7 @@ class ClassifyTrainer(Trainer):
         load_optimizer(self.optimizer, state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.epoch, self.best = state["epoch"], state["best"]
+        self.last = dict(state.get("last", {}))
         self.progress = _EpochProgress(**state["progress"])
         set_rng_state(state["rng"])
 
@@ -322,7 +338,9 @@ class ClassifyTrainer(Trainer):
             return json.loads((self.run_dir / "metrics.json").read_text())
         logger = build_logger(cfg, self.run_dir, purge_step=self.epoch + 1 if self.epoch else None)
         self._announce()
-        metrics: dict[str, float] = {}
+        metrics: dict[str, float] = dict(self.last)  # killed after its last checkpoint: the results it saved
+        logger.logged.update(metrics)
+        logger.last_step = self.epoch
         try:
             flops = self.measure_flops()
             logger.scalars(flops, 0)
@@ -340,7 +358,7 @@ class ClassifyTrainer(Trainer):
                     self.scheduler.step()
                     test, histograms = self.evaluate()
                     self.epoch, self.progress = epoch + 1, _EpochProgress()
-                    metrics = {**train, **test, **flops, "lr": lr}
+                    metrics = self.last = {**train, **test, **flops, "lr": lr}
                     improved = not self.best or metrics[t.select] > self.best[t.select]
                     if improved:
                         self.best = {**metrics, "epoch": self.epoch}

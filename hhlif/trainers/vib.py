@@ -48,7 +48,7 @@ from hhlif.networks.vib import (
     kl_to_standard_normal,
 )
 from hhlif.resume import wants_resume
-from hhlif.trainers.classify import ClassifyTrainer, validate_run
+from hhlif.trainers.classify import ClassifyTrainer, check_memory, validate_run
 
 log = logging.getLogger(__name__)
 LN2 = math.log(2)
@@ -99,7 +99,7 @@ def validate(cfg: DictConfig) -> None:
     if t.select not in selectable(cfg.task.tasks):
         raise unknown_choice("trainer.select", t.select, selectable(cfg.task.tasks))
     with torch.device("meta"):
-        build_vib(cfg)
+        check_memory(cfg, build_vib(cfg))
 
 
 class VIBTrainer(ClassifyTrainer):
