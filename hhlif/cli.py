@@ -288,6 +288,7 @@ def _run_hydra(name: str, command: ModuleType, argv: list[str]) -> int:
         hydra.main(config_path="pkg://hhlif.conf", config_name=command.CONFIG_NAME, version_base="1.3")(task)()
     finally:
         sys.argv = saved
+    _print_sweep_summary(argv)
     failures = _failed_jobs(argv)
     if failures:
         print(f"hhlif {name}: {len(failures)} job(s) failed:\n  " + "\n  ".join(failures), file=sys.stderr)
@@ -333,13 +334,33 @@ def _objective(cfg, metrics: dict | None) -> float | None:
     return float(metrics[key])
 
 
-def _failed_jobs(argv: list[str]) -> list[str]:
-    """The jobs of this sweep that left ``failed.json`` (whichever launcher ran them, in whatever process)."""
+def _sweep_dir(argv: list[str]) -> Path | None:
+    """The sweep directory of a ``-m`` command line (the CLI always sets it), or None for a single run."""
     given = [a.split("=", 1)[1] for a in argv if a.split("=", 1)[0] == "hydra.sweep.dir"]
     if "-m" not in argv and "--multirun" not in argv or not given:
+        return None
+    return Path(given[-1])
+
+
+def _print_sweep_summary(argv: list[str]) -> None:
+    """After a sweep: its jobs' status and main metric, and the ``hhlif report`` command (stdout)."""
+    sweep = _sweep_dir(argv)
+    if sweep is None or any(a.split("=")[0] in INFO_OPTIONS for a in argv):
+        return
+    from hhlif.report.summary import sweep_summary
+
+    text = sweep_summary(sweep)
+    if text:
+        print(text, flush=True)
+
+
+def _failed_jobs(argv: list[str]) -> list[str]:
+    """The jobs of this sweep that left ``failed.json`` (whichever launcher ran them, in whatever process)."""
+    sweep = _sweep_dir(argv)
+    if sweep is None:
         return []
     out = []
-    for marker in sorted(Path(given[-1]).glob("*/failed.json")):
+    for marker in sorted(sweep.glob("*/failed.json")):
         try:
             message = json.loads(marker.read_text()).get("error", "")
         except (OSError, ValueError):

@@ -530,6 +530,8 @@ def _warn_lite(spec: SourceSpec, root: Path, reason: str, looked: list[str]) -> 
     """The lite-data warning: two lines, once per process (the details at DEBUG level)."""
     reason = " ".join(reason.split())
     log.debug("%s: the full data was not found (looked in %s) and %s", spec.title, "; ".join(looked), reason)
+    if spec.name in _lite_warned:
+        return
     if _lite_warned:
         log.info("%s: also the embedded LITE subset (%s)", spec.title, reason)
         _lite_warned.append(spec.name)
@@ -566,8 +568,10 @@ def find_source(name: str, root: Path, *, download: bool | str = True) -> Source
             folder = download_source(spec, root)
         except DataError as exc:
             attempts = getattr(exc, "attempts", None)
-            reason = "it could not be downloaded (" + ("; ".join(attempts) if attempts else str(exc)) + ")"
-            _remember_failure(mark, reason)
+            _remember_failure(mark, "; ".join(attempts) if attempts else str(exc))
+            why = sorted({a.rsplit(": ", 1)[-1] for a in attempts}) if attempts else [str(exc)]
+            reason = (f"its download failed ({'; '.join(why)}"
+                      + (f", {len(attempts)} mirrors tried" if attempts and len(attempts) > 1 else "") + ")")
         else:
             mark.unlink(missing_ok=True)
             files, missing = _files_in(folder)
