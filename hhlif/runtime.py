@@ -8,7 +8,7 @@ import random
 import numpy as np
 import torch
 
-from hhlif.errors import ConfigError
+from hhlif.errors import STOP_SIGNALS, ConfigError
 
 
 def seed_everything(seed: int, deterministic: bool = False) -> None:
@@ -79,7 +79,7 @@ class GracefulStop:
     A second signal restores the previous handlers and interrupts at once.
     """
 
-    SIGNALS = ("SIGINT", "SIGTERM")
+    SIGNALS = STOP_SIGNALS
     HOOKED = ("SIGUSR2",)  # caught only when a handler other than the default one is installed
 
     def __init__(self):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -47,6 +49,35 @@ def test_cfg_job_prints_resolved_paper_constants(cli):
     out = cli("train", "neuron=hh", "network=conv", "--cfg", "job")
     assert out.returncode == 0
     assert "threshold: 2.3" in out.stdout and "dt: 0.1" in out.stdout and "lr: 0.003" in out.stdout
+
+
+def test_sweep_cfg_job_prints_every_job_without_running(cli, tmp_path):
+    out = cli("train", "-m", "neuron=lif,hh", "seed=1,2", "--cfg", "job", "-p", "neuron.name")
+    assert out.returncode == 0 and "Traceback" not in out.stderr
+    jobs = [block.split("\n")[:2] for block in out.stdout.strip().split("\n\n")]
+    assert jobs == [["# job 0: neuron=lif seed=1", "lif"], ["# job 1: neuron=lif seed=2", "lif"],
+                    ["# job 2: neuron=hh seed=1", "hh"], ["# job 3: neuron=hh seed=2", "hh"]]
+    assert not (tmp_path / "outputs").exists()
+
+
+@pytest.mark.parametrize("args", [["--version"], ["train", "--version"], ["report", "--version"],
+                                  ["train", "neuron=lif", "--version"]])
+def test_version_of_hhlif_from_any_command(capsys, args):
+    from hhlif import __version__
+
+    assert main(args) == 0
+    assert capsys.readouterr().out == f"hhlif {__version__}\n"
+
+
+@pytest.mark.parametrize("args", [["--help"], ["train", "--help"], ["flops", "--help"], ["report", "--help"],
+                                  ["train", "--cfg", "job"]])
+def test_help_does_not_import_torch(tmp_path, args):
+    """Printing help or a config must not wait seconds for torch to import."""
+    code = (f"import atexit, sys; atexit.register(lambda: print('torch' in sys.modules, file=sys.stderr)); "
+            f"from hhlif.cli import main; main({args!r})")
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout, out.stderr
+    assert out.stderr.strip().splitlines()[-1] == "False"
 
 
 @pytest.mark.parametrize("args,message", [

@@ -220,8 +220,19 @@ def test_evaluation_uses_the_ema_weights_and_restores_the_trained_ones(trainer):
     assert {"test/izx_bits", "test/izy_bits", "test/acc_oneshot", "test/acc_multishot"} <= set(metrics)
 
 
+@pytest.mark.parametrize("args,network", [
+    (["trainer=vib"], "vib"), (["trainer=vib", "neuron=lif"], "vib"), (["trainer=sac"], "policy"),
+    (["task=inverted_pendulum"], "policy"), (["trainer=classify", "network=conv"], "conv"), ([], "fc"),
+])
+def test_a_trainer_of_one_network_selects_it(args, network):
+    cfg = compose_config(args)
+    assert cfg.network.name == network
+    if network == "vib":  # the same configuration as naming the network too
+        assert cfg == compose_config([*args, "network=vib"])
+
+
 @pytest.mark.parametrize("args,message", [
-    (["trainer=vib"], "trainer=vib trains the VIB model: add network=vib"),
+    (["trainer=vib", "network=fc"], "trainer=vib trains the VIB model only (network=vib), but network=fc"),
     (["trainer=vib", "network=vib", "trainer.multishot_softmax=tasks"], "trainer.multishot_softmax='tasks'"),
     (["trainer=vib", "network=vib", "trainer.samples=0"], "trainer.samples=0"),
     (["trainer=vib", "network=vib", "trainer.beta=-1"], "trainer.beta=-1"),

@@ -43,6 +43,7 @@ from hhlif.resume import wants_resume
 from hhlif.runtime import require_memory, seed_everything
 from hhlif.tasks.batches import ImageBatches, Noise
 from hhlif.tasks.multitask import DATASETS, check_labels, load_multitask
+from hhlif.tasks.sources import DOWNLOAD_CHOICES
 from hhlif.trainers.base import PROGRESS, Trainer, adam, load_optimizer, validate_loop
 
 log = logging.getLogger(__name__)
@@ -119,6 +120,8 @@ def validate_run(cfg: DictConfig) -> None:
         raise bad_value("task.noise.amplitude", task.noise.amplitude, "a number ≥ 0 (pixel units; paper: 25/50/75)")
     if task.noise.mode not in NOISE_MODES:
         raise unknown_choice("task.noise.mode", task.noise.mode, NOISE_MODES)
+    if task.download not in DOWNLOAD_CHOICES:
+        raise bad_value("task.download", task.download, "true, false or retry")
 
 
 class ClassifyTrainer(Trainer):

@@ -82,8 +82,8 @@ def selectable(tasks: int) -> list[str]:
 def validate(cfg: DictConfig) -> None:
     """Check every value this trainer reads; raise ConfigError on the first bad one."""
     if cfg.network.name != "vib":
-        raise ConfigError(f"trainer=vib trains the VIB model: add network=vib (network={cfg.network.name} was "
-                          "given). Example: hhlif train trainer=vib network=vib neuron=hh")
+        raise ConfigError(f"trainer=vib trains the VIB model only (network=vib), but network={cfg.network.name} was "
+                          "given. Leave network= out: trainer=vib selects it (hhlif train trainer=vib neuron=hh).")
     validate_run(cfg)
     t = cfg.trainer
     require_positive("trainer.scheduler.every", t.scheduler.every, integer=True)
