@@ -51,7 +51,7 @@ def _figure(width: float, height: float, *, left: float = 0.75, bottom: float = 
 
 def rate_per_step(name: str, stats: LayerSpikes):
     """The mean firing rate of layer ``name`` at each time step (spikes per unit per step, in [0, 1])."""
-    fig = _figure(6, 3.2, top=0.35)
+    fig = _figure(6.4, 3.2, top=0.35)
     ax = fig.add_subplot()
     steps = torch.arange(1, stats.time_steps + 1)
     ax.plot(steps, stats.per_step, marker="o", color="tab:blue")
@@ -68,18 +68,30 @@ def _shown_units(total: int, limit: int) -> torch.Tensor:
 
 
 def raster(name: str, trace: LayerTrace, what: str = "sample"):
-    """The spikes of layer ``name`` for each recorded sample: a dot per spike at (time step, unit)."""
+    """The spikes of layer ``name`` for each recorded sample (two per row): a tick per spike at (time step,
+    unit)."""
+    from matplotlib.ticker import MaxNLocator
+
     steps, samples, units = trace.spikes.shape
     shown = _shown_units(units, RASTER_UNITS)
-    fig = _figure(0.9 + 2.2 * samples, 3.6, top=0.7)
-    axes = fig.subplots(1, samples, sharey=True, squeeze=False)[0]
-    for b, ax in enumerate(axes):
+    cols = min(2, samples)
+    rows = -(-samples // cols)
+    fig = _figure(6.4, 0.9 + 2.0 * rows, top=0.6, wspace=0.1, hspace=0.45)
+    axes = fig.subplots(rows, cols, sharex=True, sharey=True, squeeze=False)
+    for b, ax in enumerate(axes.flat):
+        if b >= samples:
+            ax.set_visible(False)
+            continue
         s = trace.spikes[:, b, shown]
         t, u = torch.nonzero(s > 0, as_tuple=True)
-        ax.scatter(t + 1, u, marker="|", s=14, color="black", linewidths=1)
-        ax.set(xlim=(0.5, steps + 0.5), ylim=(-1, len(shown)), xlabel="time step")
+        ax.scatter(t + 1, u, marker="|", s=12, color="black", linewidths=1)
+        ax.set(xlim=(0.5, steps + 0.5), ylim=(-1, len(shown)))
         ax.set_title(f"{what} {b + 1}: rate {float(s.mean()):.3f}", fontsize="medium")
-    axes[0].set_ylabel(f"unit ({len(shown)} of {units})" if len(shown) < units else "unit")
+    for ax in axes[-1]:
+        ax.set_xlabel("time step")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    for ax in axes[:, 0]:
+        ax.set_ylabel(f"unit ({len(shown)} of {units})" if len(shown) < units else "unit")
     fig.suptitle(f"{name}: spike raster")
     return fig
 
@@ -106,13 +118,15 @@ def _trace_units(spikes: torch.Tensor, voltage: torch.Tensor, count: int) -> lis
 def voltage(name: str, trace: LayerTrace, what: str = "sample"):
     """The voltage of a few units of the first recorded sample over the window, threshold dashed, a tick
     above the trace where the unit spiked."""
+    from matplotlib.ticker import MaxNLocator
+
     v = trace.voltage[:, 0]
     s = trace.spikes[:, 0]
     units = _trace_units(s, v, TRACE_UNITS)
     steps = torch.arange(1, v.shape[0] + 1)
     cols = min(3, len(units))
     rows = -(-len(units) // cols)
-    fig = _figure(3.0 * cols + 0.6, 2.0 * rows + 0.9, left=0.6, wspace=0.3, hspace=0.5)
+    fig = _figure(6.4, 1.7 * rows + 0.9, left=0.6, wspace=0.35, hspace=0.4)
     axes = fig.subplots(rows, cols, sharex=True, squeeze=False).flatten()
     for ax, unit in zip(axes, units, strict=False):
         ax.plot(steps, v[:, unit], color="tab:blue", marker=".", linewidth=1.2)
@@ -128,5 +142,6 @@ def voltage(name: str, trace: LayerTrace, what: str = "sample"):
         ax.set_visible(False)
     for ax in axes[(rows - 1) * cols:]:
         ax.set_xlabel("time step")
-    fig.suptitle(f"{name}: voltage of {len(units)} units, {what} 1 (threshold dashed)")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    fig.suptitle(f"{name}: voltage of {len(units)} units, {what} 1 (threshold dashed, | = spike)")
     return fig
