@@ -9,8 +9,10 @@ layer fires (with its images), ``cost/`` what it costs. Accuracies are fractions
 
 **HParams.** Each run writes its hyper-parameters (:func:`hhlif.report.naming.hparams_of`: the model key
 and every leaf of the resolved config that defines the run), plus the numbers a trainer declares constant for
-the run (:meth:`RunLogger.constants`: parameter counts, FLOPs), as a TensorBoard *session start* summary into
-its own event file, and a *session end* (success) summary with ``metrics.json``. TensorBoard's HParams tab
+the run (:meth:`RunLogger.constants`: the parameter counts), as a TensorBoard *session start* summary into
+its own event file, and a *session end* (success) summary with ``metrics.json``. (The FLOPs counts are
+constants too, but not columns: TensorBoard lists the columns that differ between runs first, alphabetically,
+and they would push the model key aside.) TensorBoard's HParams tab
 then shows one row per run, named like the run, whose metric columns are the last values of the run's
 scalars; the trainers log the best value so far of the metric that selects ``best.pt`` as a curve
 (``test/best_acc_mean``, ``eval/best_return_mean``), so it is a column too. Unlike
@@ -125,14 +127,14 @@ class RunLogger:
         self._started = False  # whether the HParams session start summary is written
         self._constants: set[str] = set()  # tags declared constant: HParams columns, never scalars
 
-    def constants(self, values: Mapping[str, Any]) -> None:
-        """Numbers that stay the same for the whole run (parameter counts, FLOPs per sample): columns of the
-        HParams table rather than one-point charts. Declared before the first event; later ones are ignored
-        here (they stay in ``metrics.json``)."""
-        if not self._started:
-            numbers = _numbers(values)
+    def constants(self, values: Mapping[str, Any], hparams: bool = True) -> None:
+        """Numbers that stay the same for the whole run (parameter counts, FLOPs per sample): never charted by
+        :meth:`scalars` (they are in ``metrics.json``); with ``hparams``, columns of the HParams table. Columns
+        are declared before the first event (TensorBoard keeps a run's first hyper-parameters)."""
+        numbers = _numbers(values)
+        self._constants.update(numbers)
+        if hparams and not self._started:
             self.hparams.update(numbers)
-            self._constants.update(numbers)
 
     def _start(self) -> None:
         """Write the HParams session start summary once, before the first event that needs it."""

@@ -89,7 +89,7 @@ def test_hparams_hold_the_constants_and_the_best_value(tiny_run):
     start = metadata.parse_session_start_info_plugin_data(content[metadata.SESSION_START_INFO_TAG]).hparams
     assert start["model"].string_value == "LIF_fc"
     assert start["params/trainable"].number_value == metrics["params/trainable"]
-    assert start["cost/flops_forward"].number_value == pytest.approx(metrics["cost/flops_forward"])
+    assert not {k for k in start if k.startswith("cost/")}  # FLOPs: metrics.json only (they would come first)
     best = [e.value for e in events.Scalars("test/best_acc_mean")]
     assert best == sorted(best) and best[-1] == pytest.approx(metrics["best"]["test/acc_mean"])
 

@@ -360,7 +360,8 @@ class ClassifyTrainer(Trainer):
         try:
             flops = self.measure_flops()
             params = {"params/trainable": self.trainable, "params/frozen": self.frozen}
-            logger.constants({**flops, **params})  # HParams columns, not one-point charts
+            logger.constants(params)  # HParams columns, not one-point charts
+            logger.constants(flops, hparams=False)  # in metrics.json only
             paper = (f"; paper count ADD {flops['cost/flops_paper_add'] / 1e6:.5g} M, MUL "
                      f"{flops['cost/flops_paper_mul'] / 1e6:.5g} M" if "cost/flops_paper_add" in flops else "")
             log.info("cost: %.3g FLOPs per sample forward (%.3g element-wise), %.3g forward+backward%s",

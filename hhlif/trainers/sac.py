@@ -440,7 +440,8 @@ class SACTrainer(Trainer):
             log.info("%s already finished its %d steps; nothing to do", self.run_dir, t.total_steps)
             return json.loads((self.run_dir / "metrics.json").read_text())
         self.logger = build_logger(self.cfg, self.run_dir, purge_step=self.steps + 1 if self.steps else None)
-        self.logger.constants({**self.actor_flops(), **self._params()})  # HParams columns, not one-point charts
+        self.logger.constants(self._params())  # HParams columns, not one-point charts
+        self.logger.constants(self.actor_flops(), hparams=False)  # in metrics.json only
         self._announce()
         disable = PROGRESS[t.progress]
         bar = tqdm(total=t.total_steps, initial=self.steps, desc="steps", disable=disable, dynamic_ncols=True,
