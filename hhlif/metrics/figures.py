@@ -19,7 +19,7 @@ import torch
 from hhlif.metrics.spikes import LayerSpikes, LayerTrace
 
 RASTER_UNITS = 128  # spike trains shown per raster: evenly spaced over the layer when it has more
-TRACE_UNITS = 6     # voltage traces per layer
+TRACE_UNITS = 3     # voltage traces per layer
 DPI = 80
 
 
@@ -68,31 +68,27 @@ def _shown_units(total: int, limit: int) -> torch.Tensor:
 
 
 def raster(name: str, trace: LayerTrace, what: str = "sample"):
-    """The spikes of layer ``name`` for each recorded sample (two per row): a tick per spike at (time step,
-    unit)."""
-    from matplotlib.ticker import MaxNLocator
-
+    """The spikes of layer ``name`` for the recorded samples, one after the other along the time axis (grey
+    lines between them): a tick per spike at (time step, unit)."""
     steps, samples, units = trace.spikes.shape
     shown = _shown_units(units, RASTER_UNITS)
-    cols = min(2, samples)
-    rows = -(-samples // cols)
-    fig = _figure(6.4, 0.9 + 2.0 * rows, top=0.6, wspace=0.1, hspace=0.45)
-    axes = fig.subplots(rows, cols, sharex=True, sharey=True, squeeze=False)
-    for b, ax in enumerate(axes.flat):
-        if b >= samples:
-            ax.set_visible(False)
-            continue
-        s = trace.spikes[:, b, shown]
-        t, u = torch.nonzero(s > 0, as_tuple=True)
-        ax.scatter(t + 1, u, marker="|", s=12, color="black", linewidths=1)
-        ax.set(xlim=(0.5, steps + 0.5), ylim=(-1, len(shown)))
-        ax.set_title(f"{what} {b + 1}: rate {float(s.mean()):.3f}", fontsize="medium")
-    for ax in axes[-1]:
-        ax.set_xlabel("time step")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    for ax in axes[:, 0]:
-        ax.set_ylabel(f"unit ({len(shown)} of {units})" if len(shown) < units else "unit")
-    fig.suptitle(f"{name}: spike raster")
+    fig = _figure(6.4, 3.4, top=0.75)
+    ax = fig.add_subplot()
+    s = trace.spikes[:, :, shown].transpose(0, 1).reshape(samples * steps, len(shown))  # sample-major
+    t, u = torch.nonzero(s > 0, as_tuple=True)
+    ax.scatter(t + 1, u, marker="|", s=10, color="black", linewidths=0.8)
+    for b in range(samples):
+        if b:
+            ax.axvline(b * steps + 0.5, color="tab:grey", linewidth=1.5)
+        rate = float(trace.spikes[:, b, shown].mean())
+        ax.text(b * steps + (steps + 1) / 2, len(shown) + 1, f"{what} {b + 1}\nrate {rate:.3f}", ha="center",
+                va="bottom", fontsize="small")
+    ax.set(xlim=(0.5, samples * steps + 0.5), ylim=(-1, len(shown)),
+           xlabel=f"time step (1–{steps} of each {what})",
+           ylabel=f"unit ({len(shown)} of {units})" if len(shown) < units else "unit")
+    ax.set_xticks([b * steps + 1 for b in range(samples)] + [samples * steps],
+                  labels=["1"] * samples + [str(steps)])
+    ax.set_title(f"{name}: spike raster", pad=28)
     return fig
 
 
@@ -126,7 +122,7 @@ def voltage(name: str, trace: LayerTrace, what: str = "sample"):
     steps = torch.arange(1, v.shape[0] + 1)
     cols = min(3, len(units))
     rows = -(-len(units) // cols)
-    fig = _figure(6.4, 1.7 * rows + 0.9, left=0.6, wspace=0.35, hspace=0.4)
+    fig = _figure(6.4, 1.9 * rows + 0.9, left=0.55, wspace=0.35, hspace=0.4)
     axes = fig.subplots(rows, cols, sharex=True, squeeze=False).flatten()
     for ax, unit in zip(axes, units, strict=False):
         ax.plot(steps, v[:, unit], color="tab:blue", marker=".", linewidth=1.2)
