@@ -181,6 +181,8 @@ def _prepare(command: ModuleType, argv: list[str]) -> list[str] | None:
                 raise ConfigError(f"{error} (in {config_file(cfg, error.section)})") from None
     if info_only or first is None:
         return argv
+    if args.multirun:  # the jobs' directory names show only the overrides that differ between them
+        argv = [*argv, _shared_overrides(first, jobs)]
     key = "hydra.sweep.dir" if args.multirun else "hydra.run.dir"
     given = [o.split("=", 1)[1] for o in overrides if o.split("=", 1)[0].lstrip("+~") == key]
     if given and not given[-1].strip():
@@ -190,7 +192,7 @@ def _prepare(command: ModuleType, argv: list[str]) -> list[str] | None:
     if wants_resume(resume):
         target = _resume_target(first, key, resume, overrides, args.multirun, given)
         claim(target, key)  # refused while another process runs (or resumes) it
-        return [*argv, f"{key}={target}"] if not given else argv
+        return [*argv, _path_override(key, target)] if not given else argv
     if given:
         if holds_run(Path(given[-1])):
             raise ConfigError(f"{key}={given[-1]} already holds a run. Add resume=true to continue it, or choose "
@@ -203,7 +205,7 @@ def _prepare(command: ModuleType, argv: list[str]) -> list[str] | None:
         return argv
     base = Path(str(OmegaConf.select(first, key)))
     check_writable(base)
-    return [*argv, f"{key}={claim_fresh(base, key)}"]
+    return [*argv, _path_override(key, claim_fresh(base, key))]
 
 
 def _show_jobs(command: ModuleType, jobs: list[list[str]], args) -> None:
@@ -216,6 +218,27 @@ def _show_jobs(command: ModuleType, jobs: list[list[str]], args) -> None:
             cfg = OmegaConf.select(cfg, args.package)
         text = OmegaConf.to_yaml(cfg, resolve=args.resolve) if OmegaConf.is_config(cfg) else f"{cfg}\n"
         print(f"# job {num}: {' '.join(job) or '(no overrides)'}\n{text}")
+
+
+def _path_override(key: str, path) -> str:
+    """``key=path`` as a Hydra override, quoted: a run directory's name may hold ``=`` and ``,``."""
+    path = str(path)
+    return f"{key}='{path}'" if "'" not in path else f'{key}="{path}"'
+
+
+def _shared_overrides(cfg, jobs: list[list[str]]) -> str:
+    """The override adding the keys every job of a sweep sets alike to those left out of the jobs' directory
+    names (``hydra.job.config.override_dirname.exclude_keys``, read by ``${hhlif.overrides:}``)."""
+    key = "hydra.job.config.override_dirname.exclude_keys"
+    values: dict[str, set[str]] = {}
+    for job in jobs:
+        for override in job:
+            name, _, value = override.partition("=")
+            values.setdefault(name.lstrip("+~"), set()).add(value)
+    shared = [k for k, v in values.items() if len(v) == 1 and all(any(o.partition("=")[0].lstrip("+~") == k
+                                                                       for o in job) for job in jobs)]
+    excluded = list(OmegaConf.select(cfg, key, default=None) or ()) + sorted(set(shared))
+    return f"{key}=[{','.join(dict.fromkeys(excluded))}]"
 
 
 def _resume_target(cfg, key: str, resume, overrides: list[str], multirun: bool, given: list[str]) -> Path:

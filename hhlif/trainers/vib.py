@@ -150,10 +150,10 @@ class VIBTrainer(ClassifyTrainer):
         out[f"{split}/acc_oneshot"] = out[f"{split}/acc_mean"]
         return out
 
-    def evaluate(self) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
+    def evaluate(self, record: bool = False) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
         """:meth:`ClassifyTrainer.evaluate` of the EMA weights (the training weights are put back after)."""
         with self._ema_weights():
-            return super().evaluate()
+            return super().evaluate(record)
 
     @contextmanager
     def _ema_weights(self) -> Iterator[None]:
@@ -198,7 +198,7 @@ class VIBTrainer(ClassifyTrainer):
     def _epoch_line(self, m: Mapping[str, float]) -> str:
         return (f"epoch {self.epoch}/{self.cfg.trainer.max_epochs}  train loss {m['train/loss']:.4f}  "
                 f"test I(Z;X) {m['test/izx_bits']:.2f} bits  I(Z;Y) {m['test/izy_bits']:.2f} bits  "
-                f"acc one-shot {m['test/acc_oneshot']:.2%} multi-shot {m['test/acc_multishot']:.2%}  "
+                f"acc one-shot {m['test/acc_oneshot']:.3f} multi-shot {m['test/acc_multishot']:.3f}  "
                 f"({m['cost/train_epoch_s']:.1f}s)")
 
 
