@@ -21,9 +21,12 @@ Initial state V = E_L, w = 0.
     w' = w + (dt/τ_w) (a (V − E_L) − w)
     s = H(V' − V_peak),   V ← V' + s (V_r − V'),   w ← w' + b s
 
-The exponential is evaluated at min(V, V_peak): the stored V never exceeds V_peak (it is reset), so this only
-guards against overflow for an input that jumps V far past V_peak in one step. The spike uses hhlif's surrogate
-gradient (a boxcar of half-width ``half_width`` mV around V_peak); gradients flow through the reset.
+The exponential is evaluated at min(V, V_peak): the stored V never exceeds V_peak (it is reset), so this only guards
+against overflow for an input that jumps V far past V_peak in one step. The spike uses hhlif's surrogate gradient (a
+boxcar of half-width ``half_width`` mV around V_peak); ``detach_reset`` (default true) stops the gradient through
+the reset: the spike's effect on the state is a constant in the backward. With it on, one epoch on 2,000
+Multi-Fashion samples (fc) learns; with the gradient through the reset it stayed at chance for ALIF and Izhikevich
+(the reset's factor multiplies the surrogate by the reset's size: ϑ, or v − c ≈ 95 mV).
 
 **Simulation form**: :meth:`AdEx.rhs` (the right-hand side for ``scipy.integrate.solve_ivp``),
 :meth:`AdEx.spike_event` and :meth:`AdEx.reset` for one unit.
@@ -62,7 +65,7 @@ class AdEx(Neuron):
 
     def __init__(self, shape, *, c_m: float = 281.0, g_l: float = 30.0, e_l: float = -70.6, v_t: float = -50.4,
                  delta_t: float = 2.0, tau_w: float = 144.0, a: float = 4.0, b: float = 80.5, v_r: float = -70.6,
-                 v_peak: float = -40.4, dt: float = 0.5, input_gain: float | str = "auto",
+                 v_peak: float = -40.4, dt: float = 0.5, input_gain: float | str = "auto", detach_reset: bool = True,
                  surrogate: str = "boxcar", half_width: float = 10.0):
         super().__init__(shape, threshold=v_peak, surrogate=surrogate, half_width=half_width)
         for key, value in (("c_m", c_m), ("g_l", g_l), ("delta_t", delta_t), ("tau_w", tau_w), ("dt", dt)):
@@ -80,6 +83,7 @@ class AdEx(Neuron):
         self.c_m, self.g_l, self.e_l, self.v_t = float(c_m), float(g_l), float(e_l), float(v_t)
         self.delta_t, self.tau_w, self.a, self.b = float(delta_t), float(tau_w), float(a), float(b)
         self.v_r, self.dt = float(v_r), float(dt)
+        self.detach_reset = bool(detach_reset)
         register_input_gain(self, input_gain, NOMINAL_GAIN)
 
     def initial_state(self, batch, device=None, dtype=None) -> State:
@@ -95,7 +99,8 @@ class AdEx(Neuron):
         w = w + (self.dt / self.tau_w) * (self.a * leak - w)
         v = v + (self.dt / self.c_m) * dv
         s = self.spike(v - self.threshold)
-        return s, (v + s * (self.v_r - v), w + self.b * s)
+        r = s.detach() if self.detach_reset else s
+        return s, (v + r * (self.v_r - v), w + self.b * r)
 
     # -- simulation form (one unit, physical time) ------------------------------------------------------------
     def rhs(self, t: float, y, current: float):

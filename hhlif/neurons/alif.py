@@ -20,7 +20,10 @@ equations between spikes (exponential Euler, α = e^{−dt/τ_m}, ρ = e^{−dt/
     v ← α v + (1 − α) I,   a ← ρ a,   ϑ = θ₀ + β a,   s = H(v − ϑ),   v ← v − s ϑ,   a ← a + s
 
 The stored state is after the reset; both start at 0. The spike uses hhlif's surrogate gradient (a boxcar of
-half-width ``half_width`` around ϑ), and gradients flow through the reset and the threshold.
+half-width ``half_width`` around ϑ), and gradients flow through the threshold. ``detach_reset`` (default true) stops
+the gradient through the reset: the spike's effect on the state is a constant in the backward. With it on, one epoch
+on 2,000 Multi-Fashion samples (fc) learns; with the gradient through the reset it stayed at chance for ALIF and
+Izhikevich (the reset's factor multiplies the surrogate by the reset's size: ϑ, or v − c ≈ 95 mV).
 
 **Simulation form**: :meth:`ALIF.rhs` (the right-hand side for ``scipy.integrate.solve_ivp``),
 :meth:`ALIF.spike_event` and :meth:`ALIF.reset` for one unit.
@@ -48,7 +51,8 @@ class ALIF(Neuron):
     ops_per_step = (6, 6)
 
     def __init__(self, shape, *, threshold: float = 1.0, tau_m: float = 20.0, tau_a: float = 200.0,
-                 beta: float = 0.5, dt: float = 1.0, input_gain: float | str = "auto", surrogate: str = "boxcar",
+                 beta: float = 0.5, dt: float = 1.0, input_gain: float | str = "auto", detach_reset: bool = True,
+                 surrogate: str = "boxcar",
                  half_width: float = 0.5):
         super().__init__(shape, threshold=threshold, surrogate=surrogate, half_width=half_width)
         for key, value in (("threshold", threshold), ("tau_m", tau_m), ("tau_a", tau_a), ("dt", dt)):
@@ -59,6 +63,7 @@ class ALIF(Neuron):
         self.tau_m, self.tau_a, self.beta, self.dt = float(tau_m), float(tau_a), float(beta), float(dt)
         self.alpha = math.exp(-self.dt / self.tau_m)
         self.rho = math.exp(-self.dt / self.tau_a)
+        self.detach_reset = bool(detach_reset)
         register_input_gain(self, input_gain, NOMINAL_GAIN)
 
     def initial_state(self, batch, device=None, dtype=None) -> State:
@@ -71,7 +76,8 @@ class ALIF(Neuron):
         a = self.rho * a
         theta = self.beta * a + self.threshold
         s = self.spike(v - theta)
-        return s, (v - s * theta, a + s)
+        r = s.detach() if self.detach_reset else s
+        return s, (v - r * theta, a + r)
 
     # -- simulation form (one unit, physical time) ------------------------------------------------------------
     def rhs(self, t: float, y, current: float):

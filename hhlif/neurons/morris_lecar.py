@@ -20,12 +20,16 @@ initial state is the resting state for I = 0 (the lowest fixed point, found once
 **Network form** (one step of ``dt`` ms, forward Euler from the previous state, the input held constant)::
 
     V' = V + (dt/C) (I − g_L (V − V_L) − g_Ca m∞(V) (V − V_Ca) − g_K w (V − V_K))
-    w' = w + dt φ (w∞(V) − w) cosh((V − V_3)/(2 V_4)),        s = H(V' − θ)
+    w' = w∞(V) + (w − w∞(V)) exp(−dt φ cosh((V − V_3)/(2 V_4))),        s = H(V' − θ)
 
-No reset: as the paper's network HH, the neuron emits a spike at every step its potential is above θ
-(``threshold``, 0 mV), so an action potential of a few ms gives a few spikes. The spike uses hhlif's surrogate
-gradient (a boxcar of half-width ``half_width`` mV around θ). Forward Euler is stable while dt is small against
-the membrane's fastest time constant C / (g_L + g_Ca + g_K) (1.4 ms for the defaults).
+The potassium gate takes the exact step towards its steady state at the step's V (exponential Euler, as
+:class:`~hhlif.neurons.hh_textbook.HHTextbook`'s gates): it stays in [0, 1] for any dt and any input, so the
+conductances stay bounded and the membrane's Euler step is stable whenever dt < 2C/(g_L + g_Ca + g_K); the cosh's
+argument is clipped at ±``COSH_MAX`` (V beyond a few volts, reachable only by an enormous input). No reset: as the
+paper's network HH, the neuron emits a spike at every step its potential is above θ (``threshold``, 0 mV), so an
+action potential of a few ms gives a few spikes. The spike uses hhlif's surrogate gradient (a boxcar of half-width
+``half_width`` mV around θ). The bound on dt is 2C / (g_L + g_Ca + g_K) (2.9 ms for the defaults); parameters asking
+for more are refused.
 
 **Simulation form**: :meth:`MorrisLecar.rhs` (the right-hand side for ``scipy.integrate.solve_ivp``) for one unit.
 """
@@ -45,6 +49,8 @@ NOMINAL_GAIN = 10.0
 #: Rinzel & Ermentrout (1989): the parameters that differ between the two classes of excitability
 CLASS_I = {"g_ca": 4.0, "v3": 12.0, "v4": 17.4, "phi": 1.0 / 15.0}
 CLASS_II = {"g_ca": 4.4, "v3": 2.0, "v4": 30.0, "phi": 0.04}
+#: the largest |argument| of the gate's cosh (cosh 80 ≈ 3e34 < float32's largest)
+COSH_MAX = 80.0
 
 
 class MorrisLecar(Neuron):
@@ -52,9 +58,9 @@ class MorrisLecar(Neuron):
 
     # (MUL, ADD) per unit and step as hhlif.testing.measured_ops counts them (tanh and cosh not counted, as
     # exponentials): MUL gain·I, the three (·)/V2, /V4, /(2V4) scalings, 0.5·(…) twice, g_L·, g_Ca·m∞·, g_K·w·,
-    # dt/C·, φ·, ·cosh, dt·; ADD V − V1, V − V3 (twice), 1 + tanh (twice), V − V_L, V − V_Ca, V − V_K, the two
-    # sums of the ionic current, I − I_ion, V + …, w∞ − w, w + …, V' − θ, the spike's comparison
-    ops_per_step = (15, 16)
+    # dt/C·, dtφ·cosh, (w − w∞)·e; ADD V − V1, V − V3 (twice), 1 + tanh (twice), V − V_L, V − V_Ca, V − V_K, the
+    # two sums of the ionic current, I − I_ion, V + …, w − w∞, w∞ + …, V' − θ, the spike's comparison
+    ops_per_step = (14, 16)
 
     def __init__(self, shape, *, threshold: float = 0.0, c_m: float = 20.0, g_l: float = 2.0, g_ca: float = 4.0,
                  g_k: float = 8.0, v_l: float = -60.0, v_ca: float = 120.0, v_k: float = -84.0, v1: float = -1.2,
@@ -84,10 +90,10 @@ class MorrisLecar(Neuron):
         v, w = state
         m_inf = 0.5 * (1.0 + torch.tanh((v - self.v1) * (1.0 / self.v2)))
         w_inf = 0.5 * (1.0 + torch.tanh((v - self.v3) * (1.0 / self.v4)))
-        rate = torch.cosh((v - self.v3) * (0.5 / self.v4))
+        rate = torch.cosh(torch.clamp((v - self.v3) * (0.5 / self.v4), -COSH_MAX, COSH_MAX))
         i_ion = self.g_l * (v - self.v_l) + self.g_ca * m_inf * (v - self.v_ca) + self.g_k * w * (v - self.v_k)
         v_new = v + (self.dt / self.c_m) * (self.input_gain * current - i_ion)
-        w_new = w + self.dt * (self.phi * (w_inf - w) * rate)
+        w_new = w_inf + (w - w_inf) * torch.exp(-(self.dt * self.phi) * rate)
         return self.spike(v_new - self.threshold), (v_new, w_new)
 
     # -- simulation form (one unit, physical time) ------------------------------------------------------------
@@ -102,7 +108,7 @@ class MorrisLecar(Neuron):
         """dy/dt of ``y = (V, w)`` at input ``current`` (µA/cm², after the gain): for ``solve_ivp``."""
         v, w = y
         return [(current - self._ionic(v, w)) / self.c_m,
-                self.phi * (self._w_inf(v) - w) * math.cosh((v - self.v3) / (2.0 * self.v4))]
+                self.phi * (self._w_inf(v) - w) * math.cosh(min(COSH_MAX, abs(v - self.v3) / (2.0 * self.v4)))]
 
     def rest_state(self):
         return [self.v_rest, self._w_inf(self.v_rest)]
