@@ -39,8 +39,10 @@ import math
 import torch
 
 from hhlif.errors import bad_value, require_in_range, require_positive
+from hhlif.kernels.window import spike_of
 from hhlif.neurons.base import Neuron, State
 from hhlif.neurons.gain import gain_repr, register_input_gain
+from hhlif.neurons.ladder_fused import AdExKernel, fused_window
 
 #: the gain before calibration (pA per unit of synaptic current): the default cell's rheobase is ≈ 0.4 nA
 NOMINAL_GAIN = 100.0
@@ -65,7 +67,8 @@ class AdEx(Neuron):
 
     def __init__(self, shape, *, c_m: float = 281.0, g_l: float = 30.0, e_l: float = -70.6, v_t: float = -50.4,
                  delta_t: float = 2.0, tau_w: float = 144.0, a: float = 4.0, b: float = 80.5, v_r: float = -70.6,
-                 v_peak: float = -40.4, dt: float = 0.5, input_gain: float | str = "auto", detach_reset: bool = True,
+                 v_peak: float = -40.4, dt: float = 0.5, input_gain: float | str = "auto",
+                 detach_reset: bool = True, fused: bool = True,
                  surrogate: str = "boxcar", half_width: float = 10.0):
         super().__init__(shape, threshold=v_peak, surrogate=surrogate, half_width=half_width)
         for key, value in (("c_m", c_m), ("g_l", g_l), ("delta_t", delta_t), ("tau_w", tau_w), ("dt", dt)):
@@ -84,6 +87,7 @@ class AdEx(Neuron):
         self.delta_t, self.tau_w, self.a, self.b = float(delta_t), float(tau_w), float(a), float(b)
         self.v_r, self.dt = float(v_r), float(dt)
         self.detach_reset = bool(detach_reset)
+        self.fused = bool(fused)
         register_input_gain(self, input_gain, NOMINAL_GAIN)
 
     def initial_state(self, batch, device=None, dtype=None) -> State:
@@ -101,6 +105,12 @@ class AdEx(Neuron):
         s = self.spike(v - self.threshold)
         r = s.detach() if self.detach_reset else s
         return s, (v + r * (self.v_r - v), w + self.b * r)
+
+    def window(self, currents: torch.Tensor) -> torch.Tensor:
+        spike = spike_of(self, AdEx) if self.detach_reset else None
+        if spike is None:
+            return super().window(currents)
+        return fused_window(self, AdExKernel(self), currents, spike)
 
     # -- simulation form (one unit, physical time) ------------------------------------------------------------
     def rhs(self, t: float, y, current: float):

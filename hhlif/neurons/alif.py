@@ -36,8 +36,10 @@ import math
 import torch
 
 from hhlif.errors import bad_value, require_positive
+from hhlif.kernels.window import spike_of
 from hhlif.neurons.base import Neuron, State
 from hhlif.neurons.gain import gain_repr, register_input_gain
+from hhlif.neurons.ladder_fused import ALIFKernel, fused_window
 
 #: the gain before calibration: a unit synaptic current drives v to θ₀ (the scale of the paper's LIF)
 NOMINAL_GAIN = 1.0
@@ -51,7 +53,8 @@ class ALIF(Neuron):
     ops_per_step = (6, 6)
 
     def __init__(self, shape, *, threshold: float = 1.0, tau_m: float = 20.0, tau_a: float = 200.0,
-                 beta: float = 0.5, dt: float = 1.0, input_gain: float | str = "auto", detach_reset: bool = True,
+                 beta: float = 0.5, dt: float = 1.0, input_gain: float | str = "auto",
+                 detach_reset: bool = True, fused: bool = True,
                  surrogate: str = "boxcar",
                  half_width: float = 0.5):
         super().__init__(shape, threshold=threshold, surrogate=surrogate, half_width=half_width)
@@ -64,6 +67,7 @@ class ALIF(Neuron):
         self.alpha = math.exp(-self.dt / self.tau_m)
         self.rho = math.exp(-self.dt / self.tau_a)
         self.detach_reset = bool(detach_reset)
+        self.fused = bool(fused)
         register_input_gain(self, input_gain, NOMINAL_GAIN)
 
     def initial_state(self, batch, device=None, dtype=None) -> State:
@@ -78,6 +82,12 @@ class ALIF(Neuron):
         s = self.spike(v - theta)
         r = s.detach() if self.detach_reset else s
         return s, (v - r * theta, a + r)
+
+    def window(self, currents: torch.Tensor) -> torch.Tensor:
+        spike = spike_of(self, ALIF) if self.detach_reset else None
+        if spike is None:
+            return super().window(currents)
+        return fused_window(self, ALIFKernel(self), currents, spike)
 
     # -- simulation form (one unit, physical time) ------------------------------------------------------------
     def rhs(self, t: float, y, current: float):

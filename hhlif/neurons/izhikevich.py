@@ -35,8 +35,10 @@ from __future__ import annotations
 import torch
 
 from hhlif.errors import bad_value, require_in_range
+from hhlif.kernels.window import spike_of
 from hhlif.neurons.base import Neuron, State
 from hhlif.neurons.gain import gain_repr, register_input_gain
+from hhlif.neurons.ladder_fused import IzhikevichKernel, fused_window
 
 #: the gain before calibration: a unit synaptic current is a unit of the paper's current (RS rheobase ≈ 3.8)
 NOMINAL_GAIN = 1.0
@@ -55,7 +57,8 @@ class Izhikevich(Neuron):
 
     def __init__(self, shape, *, a: float = 0.02, b: float = 0.2, c: float = -65.0, d: float = 8.0,
                  v_peak: float = 30.0, v_init: float = -65.0, dt: float = 0.5, input_gain: float | str = "auto",
-                 detach_reset: bool = True,
+
+                 detach_reset: bool = True, fused: bool = True,
                  surrogate: str = "boxcar", half_width: float = 10.0):
         super().__init__(shape, threshold=v_peak, surrogate=surrogate, half_width=half_width)
         require_in_range("neuron.a", a, 1e-6, 10.0)
@@ -69,6 +72,7 @@ class Izhikevich(Neuron):
         self.a, self.b, self.c, self.d = float(a), float(b), float(c), float(d)
         self.v_init, self.dt = float(v_init), float(dt)
         self.detach_reset = bool(detach_reset)
+        self.fused = bool(fused)
         register_input_gain(self, input_gain, NOMINAL_GAIN)
 
     def initial_state(self, batch, device=None, dtype=None) -> State:
@@ -83,6 +87,12 @@ class Izhikevich(Neuron):
         s = self.spike(v - self.threshold)
         r = s.detach() if self.detach_reset else s
         return s, (v + r * (self.c - v), u + self.d * r)
+
+    def window(self, currents: torch.Tensor) -> torch.Tensor:
+        spike = spike_of(self, Izhikevich) if self.detach_reset else None
+        if spike is None:
+            return super().window(currents)
+        return fused_window(self, IzhikevichKernel(self), currents, spike)
 
     # -- simulation form (one unit, physical time) ------------------------------------------------------------
     def rhs(self, t: float, y, current: float):
