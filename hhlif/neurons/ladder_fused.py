@@ -17,7 +17,7 @@ the gradients of the loss with respect to the step's pre-reset state, ``gI_t`` t
     G_t = gs_t σ_t + α G_{t+1}
     A_t = β (−gs_t σ_t − r_t α G_{t+1}) + ρ A_{t+1}           gI_t = (1 − α) g G_t
 
-Saved: v' and a' ``[T, B, ...]`` (ϑ, σ and r recomputed).
+Saved: v' − ϑ ``[T, B, ...]`` (σ and r are functions of it; nothing else enters the backward).
 
 **Izhikevich** ``v' = v + dt (0.04 v² + 5 v + 140 − u + g I)``, ``u' = u + dt a (b v − u)``, ``s = H(v' − v_peak)``,
 ``v = v' + r (c − v')``, ``u = u' + d r``::
@@ -128,7 +128,7 @@ def _accumulate(grad: torch.Tensor, cur: torch.Tensor, static: bool, first: bool
 class ALIFKernel:
     """The fused window of :class:`~hhlif.neurons.alif.ALIF` (module docstring)."""
 
-    saved = 2
+    saved = 1
 
     def __init__(self, neuron):
         self.gain = neuron.input_gain
@@ -137,53 +137,50 @@ class ALIFKernel:
     def forward(self, current, static, steps, spike, spikes, store) -> None:
         shape = spikes.shape[1:]
         like = spikes
-        alpha, one_minus, rho, beta, theta0 = scalars(like, self.alpha, 1.0 - self.alpha, self.rho, self.beta,
-                                                      self.theta0)
+        alpha, one_minus, rho, beta, theta0, zero = scalars(like, self.alpha, 1.0 - self.alpha, self.rho, self.beta,
+                                                            self.theta0, 0.0)
         drive = _drive(current, static, (self.gain.to(like.dtype), one_minus), steps)  # (1 − α)·(g·I)
-        v_pre = Steps(None if store is None else store[0], shape, like)
-        a_pre = Steps(None if store is None else store[1], shape, like)
+        xs = Steps(None if store is None else store[0], shape, like)  # v' − ϑ, all the backward needs
         v, a = like.new_zeros(shape), like.new_zeros(shape)
-        theta, x, reset = (like.new_empty(shape) for _ in range(3))
-        for t in range(steps):
-            vt, at = v_pre[t], a_pre[t]
-            torch.mul(v, alpha, out=vt)
-            vt.add_(drive[t])
-            torch.mul(a, rho, out=at)
-            torch.mul(at, beta, out=theta)
+        theta, reset = like.new_empty(shape), like.new_empty(shape)
+        for t in range(steps):  # the operations of ALIF.step, in its order
+            torch.mul(v, alpha, out=v)
+            v.add_(drive[t])  # v'
+            a.mul_(rho)  # a'
+            torch.mul(a, beta, out=theta)
             theta.add_(theta0)
-            _fire(vt, theta, spike, spikes[t], x)
+            x = xs[t]
+            torch.sub(v, theta, out=x)
+            if spike.heaviside:
+                torch.gt(x, zero, out=spikes[t])
+            else:
+                spike.value(x, spikes[t])
             torch.mul(spikes[t], theta, out=reset)
-            torch.sub(vt, reset, out=v)
-            torch.add(at, spikes[t], out=a)
+            v.sub_(reset)
+            a.add_(spikes[t])
 
     def backward(self, saved, grad_spikes, grad, static, spike) -> None:
-        v_pre, a_pre = saved
-        steps, shape = v_pre.shape[0], v_pre.shape[1:]
-        alpha, rho, beta, neg_beta, theta0 = scalars(v_pre, self.alpha, self.rho, self.beta, -self.beta, self.theta0)
-        factor = scalars(v_pre, (1.0 - self.alpha) * float(self.gain))[0]
-        theta, sig, r, x, gv, ga = (v_pre.new_empty(shape) for _ in range(6))
-        nxt_v = nxt_a = None
+        (xs,) = saved
+        steps, shape = xs.shape[0], xs.shape[1:]
+        alpha, rho, neg_beta = scalars(xs, self.alpha, self.rho, -self.beta)
+        factor = scalars(xs, (1.0 - self.alpha) * float(self.gain))[0]
+        sig, r, tmp, gv, ga = (xs.new_empty(shape) for _ in range(5))
         for t in range(steps - 1, -1, -1):
-            torch.mul(a_pre[t], beta, out=theta)
-            theta.add_(theta0)
-            _surrogate(v_pre[t], theta, spike, sig, r)
-            sig.mul_(grad_spikes[t])  # X = gs σ
-            if nxt_v is None:
-                gv.copy_(sig)
-                torch.mul(sig, neg_beta, out=ga)
+            spike.value(xs[t], r)
+            spike.derivative(xs[t], sig)
+            sig.mul_(grad_spikes[t])  # X_t = gs_t σ_t
+            if t == steps - 1:
+                gv.copy_(sig)  # G_T
+                torch.mul(sig, neg_beta, out=ga)  # A_T
             else:
-                nxt_v.mul_(alpha)  # α G_{t+1}: the gradient of the post-reset v
-                torch.add(sig, nxt_v, out=gv)
-                torch.mul(r, nxt_v, out=x)
-                x.add_(sig)
-                x.mul_(neg_beta)  # β times the gradient of ϑ
-                torch.mul(nxt_a, rho, out=ga)
-                ga.add_(x)
-            _accumulate(grad, gv, static, nxt_v is None, t, factor)
-            if nxt_v is None:
-                nxt_v, nxt_a = v_pre.new_empty(shape), v_pre.new_empty(shape)
-            nxt_v.copy_(gv)
-            nxt_a.copy_(ga)
+                gv.mul_(alpha)  # α G_{t+1}: the gradient of the post-reset v_t
+                torch.mul(r, gv, out=tmp)
+                tmp.add_(sig)
+                tmp.mul_(neg_beta)  # β × the gradient of ϑ_t
+                ga.mul_(rho)
+                ga.add_(tmp)  # A_t
+                gv.add_(sig)  # G_t
+            _accumulate(grad, gv, static, t == steps - 1, t, factor)
 
 
 class IzhikevichKernel:
