@@ -40,6 +40,8 @@ SMALL = {  # small versions of the paper's models, and the options the fused bac
     "ALIF_conv": ["neuron=alif", "network=conv", "network.channels=2", "neuron.input_gain=0.5"],
     "Izhikevich_conv": ["neuron=izhikevich", "network=conv", "network.channels=2", "neuron.input_gain=3.0"],
     "AdEx_conv": ["neuron=adex", "network=conv", "network.channels=2", "neuron.input_gain=900.0"],
+    "MorrisLecar_fc": ["neuron=morris_lecar", "network=fc", "network.hidden=24", "neuron.input_gain=20.0"],
+    "MorrisLecar_conv": ["neuron=morris_lecar", "network=conv", "network.channels=2", "neuron.input_gain=60.0"],
 }
 
 

@@ -41,8 +41,10 @@ import math
 import torch
 
 from hhlif.errors import require_in_range, require_positive
+from hhlif.kernels.window import spike_of
 from hhlif.neurons.base import Neuron, State
 from hhlif.neurons.gain import gain_repr, register_input_gain
+from hhlif.neurons.ladder_fused import MorrisLecarKernel, fused_window
 
 #: the gain before calibration (µA/cm² per unit of synaptic current): the class-I rheobase is ≈ 40 µA/cm²
 NOMINAL_GAIN = 10.0
@@ -65,7 +67,8 @@ class MorrisLecar(Neuron):
     def __init__(self, shape, *, threshold: float = 0.0, c_m: float = 20.0, g_l: float = 2.0, g_ca: float = 4.0,
                  g_k: float = 8.0, v_l: float = -60.0, v_ca: float = 120.0, v_k: float = -84.0, v1: float = -1.2,
                  v2: float = 18.0, v3: float = 12.0, v4: float = 17.4, phi: float = 1.0 / 15.0, dt: float = 1.0,
-                 input_gain: float | str = "auto", surrogate: str = "boxcar", half_width: float = 10.0):
+                 input_gain: float | str = "auto", surrogate: str = "boxcar", half_width: float = 10.0,
+                 fused: bool = True):
         super().__init__(shape, threshold=threshold, surrogate=surrogate, half_width=half_width)
         for key, value in (("c_m", c_m), ("v2", v2), ("v4", v4), ("phi", phi), ("dt", dt)):
             require_positive(f"neuron.{key}", value)
@@ -80,6 +83,7 @@ class MorrisLecar(Neuron):
         self.v1, self.v2, self.v3, self.v4 = float(v1), float(v2), float(v3), float(v4)
         self.phi, self.dt = float(phi), float(dt)
         self.v_rest = self._resting_potential()
+        self.fused = bool(fused)
         register_input_gain(self, input_gain, NOMINAL_GAIN)
 
     def initial_state(self, batch, device=None, dtype=None) -> State:
@@ -95,6 +99,12 @@ class MorrisLecar(Neuron):
         v_new = v + (self.dt / self.c_m) * (self.input_gain * current - i_ion)
         w_new = w_inf + (w - w_inf) * torch.exp(-(self.dt * self.phi) * rate)
         return self.spike(v_new - self.threshold), (v_new, w_new)
+
+    def window(self, currents: torch.Tensor) -> torch.Tensor:
+        spike = spike_of(self, MorrisLecar)
+        if spike is None:
+            return super().window(currents)
+        return fused_window(self, MorrisLecarKernel(self), currents, spike)
 
     # -- simulation form (one unit, physical time) ------------------------------------------------------------
     def _w_inf(self, v: float) -> float:
