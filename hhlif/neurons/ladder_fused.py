@@ -350,15 +350,20 @@ class AdExKernel:
 class MorrisLecarKernel:
     r"""The fused window of :class:`~hhlif.neurons.morris_lecar.MorrisLecar` (no reset; spikes at every step with
     V' > θ). With ``m = m∞(v)``, ``ω = w∞(v)``, ``k = cosh(z)`` (z the clipped ``(v − V_3)/(2V_4)``), ``E =
-    e^{−dt φ k}`` evaluated at the state (v_t, w_t) that step t + 1 starts from::
+    e^{−dt φ k}`` at the state (v, w) a step starts from, the step's Jacobian is::
 
         ∂v'/∂v = 1 − (dt/C)(g_L + g_Ca (2m(1 − m)/V_2 · (v − V_Ca) + m) + g_K w),   ∂v'/∂w = −(dt/C) g_K (v − V_K)
-        ∂w'/∂v = 2ω(1 − ω)/V_4 · (1 − E) − (w − ω) dt φ E sinh(z) / (2 V_4) · 1[|z| < z_max],   ∂w'/∂w = E
+        ∂w'/∂v = 2ω(1 − ω)/V_4 · (1 − E) − (w − ω) dt φ E sinh(z) / (2 V_4) · 1[|z| ≤ z_max],   ∂w'/∂w = E
+
+    and, J_{t+1} being that of step t + 1 (at (v_t, w_t))::
+
         G_t = gs_t σ_t + ∂v'/∂v G_{t+1} + ∂w'/∂v W_{t+1},   W_t = ∂v'/∂w G_{t+1} + E W_{t+1},   gI_t = (dt/C) g G_t
 
-    Saved: v and w ``[T, B, ...]``."""
+    The forward computes each step's Jacobian beside the step, from the values the step has at hand (m, ω, E),
+    so the backward is four multiply-adds per step and no transcendental function. Saved: v and the four entries
+    ``[T, B, ...]`` (fewer bytes than the eager loop's graph keeps)."""
 
-    saved = 2
+    saved = 5
 
     def __init__(self, neuron):
         from hhlif.neurons.morris_lecar import COSH_MAX
@@ -374,14 +379,17 @@ class MorrisLecarKernel:
         like = spikes
         g_l, g_ca, g_k, v_l, v_ca, v_k, v1, v2, v3, v4 = self.c
         (g_l, g_ca, g_k, v_l, v_ca, v_k, v1, inv_v2, v3, inv_v4, half_inv_v4, half, one, dt_c, neg_dt_phi, theta,
-         lo, hi) = scalars(like, g_l, g_ca, g_k, v_l, v_ca, v_k, v1, 1.0 / v2, v3, 1.0 / v4, 0.5 / v4, 0.5, 1.0,
-                           self.dt_c, -self.dt_phi, self.theta, -self.cosh_max, self.cosh_max)
+         lo, hi, two_inv_v2, two_inv_v4, neg_dt_c_gk, cmax) = scalars(
+            like, g_l, g_ca, g_k, v_l, v_ca, v_k, v1, 1.0 / v2, v3, 1.0 / v4, 0.5 / v4, 0.5, 1.0, self.dt_c,
+            -self.dt_phi, self.theta, -self.cosh_max, self.cosh_max, 2.0 / v2, 2.0 / v4, -self.dt_c * self.c[2],
+            self.cosh_max)
         drive = _drive(current, static, (self.gain.to(like.dtype),), steps)
         vs = Steps(None if store is None else store[0], shape, like)
-        ws = Steps(None if store is None else store[1], shape, like)
+        jac = None if store is None else [x.unbind(0) for x in store[1:]]  # ∂v'/∂v, ∂v'/∂w, ∂w'/∂v, E
         v = torch.full(shape, self.v_rest, dtype=like.dtype, device=like.device)
         w = torch.full(shape, self.w_rest, dtype=like.dtype, device=like.device)
         m, wi, k, a, b, x = (like.new_empty(shape) for _ in range(6))
+        ws = Steps(None, shape, like)
         for t in range(steps):  # the operations of MorrisLecar.step, in its order
             for out, mid, inv in ((m, v1, inv_v2), (wi, v3, inv_v4)):
                 torch.sub(v, mid, out=out)
@@ -391,16 +399,36 @@ class MorrisLecarKernel:
                 out.mul_(half)
             torch.sub(v, v3, out=k)
             k.mul_(half_inv_v4)
+            if jac is not None:  # z and its clip's mask, kept for ∂w'/∂v
+                z, mask = jac[2][t], jac[3][t]
+                torch.abs(k, out=mask)
+                torch.le(mask, cmax, out=mask)
             k.clamp_(lo, hi)
+            if jac is not None:
+                torch.sinh(k, out=z)
             k.cosh_()
             torch.sub(v, v_l, out=a)
             a.mul_(g_l)
             torch.mul(m, g_ca, out=b)
             torch.sub(v, v_ca, out=x)
+            if jac is not None:  # ∂v'/∂v from m and v − V_Ca
+                dvv = jac[0][t]
+                torch.sub(one, m, out=dvv)
+                dvv.mul_(m)
+                dvv.mul_(two_inv_v2)
+                dvv.mul_(x)
+                dvv.add_(m)
+                dvv.mul_(g_ca)
+                dvv.add_(g_l)
+                dvv.addcmul_(w, g_k)
+                dvv.mul_(dt_c)
+                torch.sub(one, dvv, out=dvv)
             b.mul_(x)
             a.add_(b)
             torch.mul(w, g_k, out=b)
             torch.sub(v, v_k, out=x)
+            if jac is not None:
+                torch.mul(x, neg_dt_c_gk, out=jac[1][t])  # ∂v'/∂w
             b.mul_(x)
             a.add_(b)  # I_ion
             torch.sub(drive[t], a, out=x)
@@ -408,82 +436,43 @@ class MorrisLecarKernel:
             vt, wt = vs[t], ws[t]
             torch.add(v, x, out=vt)
             k.mul_(neg_dt_phi)
-            k.exp_()
+            k.exp_()  # E
             torch.sub(w, wi, out=x)
+            if jac is not None:  # ∂w'/∂v = dω/dv (1 − E) − (w − ω) dt φ E sinh(z) / (2V_4) 1[|z| ≤ z_max]
+                z.mul_(mask)
+                z.mul_(half_inv_v4)
+                z.mul_(k)
+                z.mul_(neg_dt_phi)
+                z.mul_(x)
+                torch.sub(one, wi, out=a)
+                a.mul_(wi)
+                a.mul_(two_inv_v4)
+                torch.sub(one, k, out=b)
+                z.addcmul_(a, b)
+                jac[3][t].copy_(k)
             x.mul_(k)
             torch.add(wi, x, out=wt)
             _fire(vt, theta, spike, spikes[t], x)
             v, w = vt, wt
-            if store is None:  # two alternating step buffers: keep the state out of the next step's slot
-                v, w = v.clone(), w.clone()
 
     def backward(self, saved, grad_spikes, grad, static, spike) -> None:
-        vs, ws = saved
+        vs, dvv, dvw, dwv, e = saved
         steps, shape = vs.shape[0], vs.shape[1:]
-        g_l, g_ca, g_k, v_l, v_ca, v_k, v1, v2, v3, v4 = self.c
-        (g_ca_t, v_ca_t, v_k_t, v1_t, inv_v2, two_inv_v2, v3_t, inv_v4, two_inv_v4, half_inv_v4, half, one, theta,
-         dt_c, neg_dt_c_gk, neg_dt_phi, cmax, lo, hi, g_l_t, g_k_t) = scalars(
-            vs, g_ca, v_ca, v_k, v1, 1.0 / v2, 2.0 / v2, v3, 1.0 / v4, 2.0 / v4, 0.5 / v4, 0.5, 1.0, self.theta,
-            self.dt_c, -self.dt_c * g_k, -self.dt_phi, self.cosh_max, -self.cosh_max, self.cosh_max, g_l, g_k)
+        theta = scalars(vs, self.theta)[0]
         factor = scalars(vs, self.dt_c * float(self.gain))[0]
-        sig, m, wi, z, e, dvv, dwv, x, y = (vs.new_empty(shape) for _ in range(9))
+        sig, y = vs.new_empty(shape), vs.new_empty(shape)
         gv, gw = vs.new_empty(shape), vs.new_empty(shape)
         for t in range(steps - 1, -1, -1):
             torch.sub(vs[t], theta, out=sig)
             spike.derivative(sig, sig)
-            sig.mul_(grad_spikes[t])  # gs_t σ_t
             if t == steps - 1:
-                gv.copy_(sig)
+                torch.mul(sig, grad_spikes[t], out=gv)
                 gw.zero_()
-            else:  # the Jacobian of step t + 1 at (v_t, w_t)
-                v, w = vs[t], ws[t]
-                for out, mid, inv in ((m, v1_t, inv_v2), (wi, v3_t, inv_v4)):
-                    torch.sub(v, mid, out=out)
-                    out.mul_(inv)
-                    out.tanh_()
-                    out.add_(one)
-                    out.mul_(half)
-                torch.sub(v, v3_t, out=z)
-                z.mul_(half_inv_v4)
-                torch.clamp(z, lo, hi, out=e)
-                e.cosh_()
-                e.mul_(neg_dt_phi)
-                e.exp_()  # E
-                # ∂v'/∂v
-                torch.sub(one, m, out=x)
-                x.mul_(m)
-                x.mul_(two_inv_v2)  # dm/dv
-                torch.sub(v, v_ca_t, out=y)
-                x.mul_(y)
-                x.add_(m)
-                x.mul_(g_ca_t)
-                x.add_(g_l_t)
-                x.addcmul_(w, g_k_t)
-                torch.mul(x, dt_c, out=dvv)
-                torch.sub(one, dvv, out=dvv)
-                # ∂w'/∂v
-                torch.sub(one, wi, out=x)
-                x.mul_(wi)
-                x.mul_(two_inv_v4)  # dω/dv
-                torch.sub(one, e, out=y)
-                torch.mul(x, y, out=dwv)
-                torch.abs(z, out=y)
-                torch.le(y, cmax, out=y)  # the clip's mask
-                z.clamp_(lo, hi)
-                z.sinh_()
-                z.mul_(half_inv_v4)
-                z.mul_(y)
-                z.mul_(e)
-                z.mul_(neg_dt_phi)  # dE/dv
-                torch.sub(w, wi, out=x)
-                dwv.addcmul_(x, z)
-                # G_t, W_t from G_{t+1} (gv), W_{t+1} (gw)
-                torch.sub(v, v_k_t, out=x)
-                x.mul_(neg_dt_c_gk)  # ∂v'/∂w
-                torch.mul(gv, dvv, out=y)
-                y.addcmul_(gw, dwv)
-                y.add_(sig)
-                gw.mul_(e)
-                gw.addcmul_(gv, x)
+            else:  # the Jacobian of step t + 1
+                torch.mul(gv, dvv[t + 1], out=y)
+                y.addcmul_(gw, dwv[t + 1])
+                y.addcmul_(sig, grad_spikes[t])
+                gw.mul_(e[t + 1])
+                gw.addcmul_(gv, dvw[t + 1])
                 gv.copy_(y)
             _accumulate(grad, gv, static, t == steps - 1, t, factor)
