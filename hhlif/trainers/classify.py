@@ -25,6 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 from tqdm import tqdm
 
+from hhlif.calibration import calibrate_run
 from hhlif.checkpoint import rng_state, set_rng_state
 from hhlif.errors import (
     ConfigError,
@@ -151,6 +152,8 @@ class ClassifyTrainer(Trainer):
                                          limit=task.limit_test, noise_stream=1, **common)
 
         self.model = self.build_model().to(self.device)
+        first = next(self.train_batches.iterate())[0]  # neuron.input_gain=auto: calibrated on the first batch
+        self.calibration = calibrate_run(cfg, self.model, self.build_model, lambda model: model(first))
         self.guard(self.model, bool(t.check_finite))
         self.optimizer = adam(self.model.parameters(), lr=t.optimizer.lr, betas=tuple(t.optimizer.betas),
                               weight_decay=t.optimizer.weight_decay, fused=t.optimizer.fused)
@@ -167,9 +170,10 @@ class ClassifyTrainer(Trainer):
         self.traces: dict[str, LayerTrace] = {}  # a few test samples of the last evaluation, step by step
 
     # -- what a trainer built on this one may change -------------------------------------------------------
-    def build_model(self) -> nn.Module:
-        """The model to train (moved to the run's device by the caller)."""
-        return build_classifier(self.cfg)
+    def build_model(self, cfg: DictConfig | None = None) -> nn.Module:
+        """The model to train (moved to the run's device by the caller); of ``cfg`` instead of the run's if given
+        (the LIF network of :mod:`hhlif.calibration`)."""
+        return build_classifier(cfg or self.cfg)
 
     def build_scheduler(self) -> torch.optim.lr_scheduler.LRScheduler:
         """The learning-rate schedule, stepped once after every training epoch."""
@@ -408,7 +412,7 @@ class ClassifyTrainer(Trainer):
                         self.interrupt(f"after epoch {self.epoch}")
             per_step = {f"spikes/{name}/rate_per_step": s.per_step.tolist() for name, s in self.layers.items()}
             result = {**metrics, **per_step, "epoch": self.epoch, "best": dict(self.best), **params,
-                      "meta": self._meta()}
+                      "meta": self._meta(), **self.calibration}
             path = logger.write_metrics(result)
         finally:
             logger.close()

@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
+from hhlif.calibration import calibrate_run, needs_calibration
 from hhlif.checkpoint import rng_state, set_rng_state
 from hhlif.errors import ConfigError, RunError, bad_value, require_in_range, require_positive
 from hhlif.logger import best_tag, build_logger
@@ -55,6 +56,7 @@ from hhlif.trainers.replay import ReplayBuffer
 log = logging.getLogger(__name__)
 EVAL_SEED_OFFSET = 1_000_000  # evaluation episode i starts from env seed (seed + offset + i)
 RECORDED_WINDOWS = 4  # observation windows of the first evaluation episode drawn as rasters and voltage traces
+CALIBRATION_SEED_OFFSET = 2_000_000  # neuron.input_gain=auto: the environment of the calibration batch
 
 
 #: (metrics.json key, trainer key): how far a run got, and where it stops
@@ -142,6 +144,8 @@ class SACTrainer(Trainer):
         self.window = int(cfg.network.window)
 
         self.actor = build_actor(cfg.network, cfg.neuron, spec).to(self.device)
+        self.calibration = calibrate_run(cfg, self.actor, lambda c: build_actor(c.network, c.neuron, spec),
+                                         self._calibration_pass(cfg))
         self.guard(self.actor, bool(t.check_finite))
         self.critic = build_critic(cfg.network, spec).to(self.device)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
@@ -176,6 +180,21 @@ class SACTrainer(Trainer):
         self._counts: dict[str, int] = {}
         self._timer = {"updates": 0, "update_s": 0.0, "since": time.perf_counter(), "steps": 0}
         self._start_episode()
+
+    def _calibration_pass(self, cfg: DictConfig):
+        """``neuron.input_gain=auto``'s batch: the actor on 128 windows of observations of random actions, in an
+        environment of its own (seeded; the run's environments and random streams are untouched)."""
+        if not needs_calibration(self.actor):
+            return None
+        env = ControlTask(cfg.task.name, cfg.task.env_version, seed=cfg.seed + CALIBRATION_SEED_OFFSET)
+        rng = np.random.default_rng([cfg.seed, 3])
+        observations = [env.reset()]
+        while len(observations) < 128 + self.window:
+            step = env.step(rng.uniform(self.spec.action_low, self.spec.action_high), perturb=False)
+            observations.append(env.reset() if step.done else step.obs)
+        obs = torch.as_tensor(np.stack(observations), dtype=torch.float32, device=self.device)
+        windows = obs.unfold(0, self.window, 1).transpose(1, 2)[:128]  # [B, W, obs], oldest first
+        return lambda actor: actor(windows)
 
     @property
     def alpha(self) -> torch.Tensor:
@@ -518,7 +537,7 @@ class SACTrainer(Trainer):
         return {**self.last_eval, **per_step, "best": dict(self.best), "steps_to_solve": self.steps_to_solve,
                 "solved_threshold": s.threshold, "steps": self.steps, "env_steps": self.env_steps,
                 "updates": self.updates, "skipped_updates": self.skipped_updates, "episodes": self.episodes,
-                **self._params(), "cost/total_s": seconds,
+                **self._params(), "cost/total_s": seconds, **self.calibration,
                 "meta": {"env.id": s.env_id, "env.version": s.version, "env.obs_size": s.obs_size,
                          "env.action_size": s.action_size, "task.reward": task.reward,
                          "task.state_noise": task.state_noise, "task.reward_noise": task.reward_noise,

@@ -110,8 +110,8 @@ class VIBTrainer(ClassifyTrainer):
         self.ema = {key: value.detach().clone() for key, value in self.model.state_dict().items()}
 
     # -- what differs from classification ----------------------------------------------------------------
-    def build_model(self) -> nn.Module:
-        return build_vib(self.cfg)
+    def build_model(self, cfg: DictConfig | None = None) -> nn.Module:
+        return build_vib(cfg or self.cfg)
 
     def build_scheduler(self) -> torch.optim.lr_scheduler.LRScheduler:
         # StepLR(every, γ) stepped once per epoch = ExponentialLR(γ) stepped after epochs every, 2·every, ...
