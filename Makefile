@@ -35,10 +35,10 @@ format: setup
 	$(BIN)/ruff check --fix hhlif tests scripts
 
 docs: setup ## build the documentation site into site/ (strict: a warning or a broken link fails)
-	$(BIN)/mkdocs build --strict
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 docs-serve: setup ## serve the documentation at http://127.0.0.1:8000, rebuilt on every change
-	$(BIN)/mkdocs serve
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve
 
 tensorboard: setup ## browse every run and sweep
 	$(BIN)/tensorboard --logdir outputs

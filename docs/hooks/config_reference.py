@@ -41,13 +41,15 @@ def split_comment(text: str) -> tuple[str, str]:
     return text.rstrip(), ""
 
 
-def parse(text: str) -> tuple[list[str], list[tuple[str, str, str]]]:
-    """A YAML file's leading comment and its rows (dotted key, default as written, comment)."""
+def parse(text: str) -> tuple[list[str], list[tuple[str, str | list[str], str]]]:
+    """A YAML file's leading comment and its rows (dotted key, default as written or a block list's items,
+    comment)."""
     header: list[str] = []
-    rows: list[tuple[str, str, str]] = []
+    rows: list[tuple[str, str | list[str], str]] = []
     stack: list[tuple[int, str]] = []
     pending: list[str] = []
     seen_key = False
+    lists: dict[str, int] = {}  # a list's dotted key -> its row
     block_indent = None  # inside a block scalar (``key: |``) deeper than this indent
     for line in text.splitlines():
         stripped = line.strip()
@@ -71,8 +73,15 @@ def parse(text: str) -> tuple[list[str], list[tuple[str, str, str]]]:
         while stack and stack[-1][0] >= indent:
             stack.pop()
         parent = ".".join(key for _, key in stack)
-        if body.startswith("- ") or body == "-":
-            rows.append((parent or "(list)", body[1:].strip(), comment))
+        if body.startswith("- ") or body == "-":  # a list item joins its list's row
+            item = body[1:].strip()
+            note = f"`{item}`: {comment}" if comment else ""
+            if lists.get(parent) is not None:
+                key, value, notes = rows[lists[parent]]
+                rows[lists[parent]] = (key, [*value, item], "; ".join(filter(None, [notes, note])))
+            else:
+                lists[parent] = len(rows)
+                rows.append((parent or "(list)", [item], note))
             continue
         key, _, value = body.partition(":")
         value = value.strip()
@@ -93,6 +102,11 @@ def _code(text: str) -> str:
     return f"`{text.replace('|', '&#124;')}`" if text else ""
 
 
+def _default(value: str | list[str]) -> str:
+    """A default as code; a block list's items each as code, so that a long list wraps between them."""
+    return ", ".join(_code(item) for item in value) if isinstance(value, list) else _code(value)
+
+
 def section(name: str, path: Path, level: str) -> list[str]:
     header, rows = parse(path.read_text(encoding="utf-8"))
     out = [f"{level} `{name}`", ""]
@@ -100,7 +114,7 @@ def section(name: str, path: Path, level: str) -> list[str]:
         out += [_cell(" ".join(header)), ""]
     if rows:
         out += ["| key | default | what it means |", "|---|---|---|"]
-        out += [f"| `{key}` | {_code(value)} | {_cell(comment)} |" for key, value, comment in rows]
+        out += [f"| `{key}` | {_default(value)} | {_cell(comment)} |" for key, value, comment in rows]
         out.append("")
     return out
 
