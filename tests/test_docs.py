@@ -1,7 +1,8 @@
 """The documentation: its code runs, its links resolve, the site builds strictly, the README stays one screen.
 
 - Every ```python block of the tutorials and of the API page runs, the blocks of a page in order in one
-  namespace (as a reader would type them), in a folder holding the tiny runs a page loads (``outputs/train/...``).
+  namespace (as a reader would type them), in a folder holding the tiny runs a page loads (``outputs/train/...``;
+  those pages are slow tests).
 - The ``hhlif <command>`` lines of the ```bash blocks name real commands.
 - ``mkdocs build --strict`` succeeds (a warning or a broken link fails it).
 - The configuration reference is generated from ``conf/`` (``docs/hooks/config_reference.py``): every file, key,
@@ -38,6 +39,11 @@ RUN_PAGES = [p for p in sorted([*(DOCS / "tutorials").glob("*.md"), DOCS / "refe
              if blocks(p, "python")]
 
 
+def needs_runs(page: Path) -> bool:
+    """A page whose code loads runs (``outputs/...``): it needs the tiny runs made for it (about 30 s)."""
+    return any("outputs/" in block for block in blocks(page, "python"))
+
+
 def hook():
     spec = importlib.util.spec_from_file_location("config_reference", DOCS / "hooks" / "config_reference.py")
     module = importlib.util.module_from_spec(spec)
@@ -67,11 +73,11 @@ def test_the_pages_with_code_are_found():
             "tutorials/train-hh.md", "tutorials/sac.md"} <= with_code
 
 
-@pytest.mark.parametrize("page", RUN_PAGES, ids=lambda p: p.relative_to(DOCS).as_posix())
+@pytest.mark.parametrize("page", [pytest.param(p, marks=[pytest.mark.slow] if needs_runs(p) else [],
+                                                id=p.relative_to(DOCS).as_posix()) for p in RUN_PAGES])
 def test_python_blocks_run(page, request, monkeypatch):
     code = blocks(page, "python")
-    needs_runs = any("outputs/" in block for block in code)
-    monkeypatch.chdir(request.getfixturevalue("runs_dir") if needs_runs else request.getfixturevalue("tmp_path"))
+    monkeypatch.chdir(request.getfixturevalue("runs_dir" if needs_runs(page) else "tmp_path"))
     namespace: dict = {"__name__": "__main__"}
     for i, block in enumerate(code):
         out = io.StringIO()
