@@ -13,7 +13,7 @@ from hhlif.errors import STOP_SIGNALS, ConfigError
 
 def seed_everything(seed: int, deterministic: bool = False) -> None:
     """Seed Python, NumPy and torch (CPU and CUDA) and ask cuDNN for deterministic kernels; with
-    ``deterministic`` every operation must be deterministic (bit-exact GPU runs, slower; see the README)."""
+    ``deterministic`` every operation must be deterministic (bit-exact GPU runs, slower; see docs/how-to/gpu.md)."""
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ConfigError(f"seed={seed!r} is not allowed: expected a non-negative integer.")
     random.seed(seed)

@@ -46,8 +46,8 @@ def agent(overrides):
 
 
 # -- sizes ----------------------------------------------------------------------------------------------------
-# reference-spec §3.2 [derived]: (actor trainable, critic). HH's frozen values: 6 rates per neuron (the paper's
-# 768) + the per-neuron dt, which hhlif keeps in a buffer (the paper's code does not save it).
+# docs/explanation/authors-code.md#sac-agent, derived: (actor trainable, critic). HH's frozen values: 6 rates per
+# neuron (the paper's 768) + the per-neuron dt, which hhlif keeps in a buffer (the paper's code does not save it).
 PENDULUM_COUNTS = {"LIF": (66_946, 0, 34_818), "HH": (66_946, 768 + 128, 34_818), "LIF_HH": (166_534, 0, 34_818),
                    "ANN": (66_946, 0, 34_818), "4LIF": (1_054_210, 0, 532_482)}
 # Double pendulum (v4, 11 observations): the paper's counts minus its unused second neuron layer (§7 bug 11):
@@ -259,7 +259,7 @@ def test_soft_update_on_known_tensors():
 
 # -- the authors' pre-agent ----------------------------------------------------------------------------------------
 def lif_reference(current, steps, threshold=0.2, decay=0.2):
-    """LIF over ``steps`` steps (reference-spec §1.2) without hhlif: a list of spike tensors."""
+    """LIF over ``steps`` steps (docs/explanation/authors-code.md#lif) without hhlif: a list of spike tensors."""
     u = s = torch.zeros_like(current[0])
     out = []
     for t in range(steps):
