@@ -19,17 +19,15 @@ import logging
 import signal
 import sys
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 
 from omegaconf import OmegaConf
 
 from hhlif import __version__
-from hhlif.checkpoint import load_checkpoint
-from hhlif.commands import COMMANDS
+from hhlif.commands import COMMANDS, declared
 from hhlif.config import compose, config_file
-from hhlif.errors import ConfigError, HhlifError, Interrupted, RunError, shorten
+from hhlif.errors import STOP_SIGNALS, ConfigError, HhlifError, Interrupted, RunError, shorten
 from hhlif.experiment import finished
-from hhlif.logger import clear_failure, write_failure
 from hhlif.plugins import GROUPS, TargetError, entry_points
 from hhlif.resume import (
     CHECKPOINT,
@@ -41,7 +39,6 @@ from hhlif.resume import (
     wants_resume,
 )
 from hhlif.rundir import claim, claim_fresh, holds_run
-from hhlif.runtime import GracefulStop, hand_over
 
 log = logging.getLogger("hhlif")
 MAX_VALIDATED_JOBS = 256
@@ -52,7 +49,7 @@ def _usage() -> str:
              "Usage: hhlif <command> [group=option ...] [key=value ...] [-m] [--help] [--cfg job]", "",
              "Commands:"]
     for name, path in COMMANDS.items():
-        lines.append(f"  {name:<10} {importlib.import_module(path).SUMMARY}")
+        lines.append(f"  {name:<10} {declared(name).get('SUMMARY') or importlib.import_module(path).SUMMARY}")
     lines += ["", "Run 'hhlif <command> --help' for its config groups and options.",
               "Example: hhlif train neuron=hh task=multimnist trainer.max_epochs=1"]
     return "\n".join(lines)
@@ -68,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(_usage())
         return 0
-    if argv[0] == "--version":
+    if "--version" in argv[:argv.index("--")] if "--" in argv else "--version" in argv:  # also hhlif train --version
         print(f"hhlif {__version__}")
         return 0
     name, rest = argv[0], argv[1:]
@@ -76,12 +73,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"hhlif: error: unknown command {name!r}. Commands: {', '.join(COMMANDS)}. "
               "Run 'hhlif --help'.", file=sys.stderr)
         return 2
-    command = importlib.import_module(COMMANDS[name])
+    command = _command(name, rest)
     with _signals_stop():
         try:
             if hasattr(command, "main"):  # a command without a Hydra config of its own (hhlif report)
                 return command.main(rest)
             rest = _prepare(command, rest)
+            if rest is None:  # printed what was asked (the configs of a sweep's jobs)
+                return 0
             return _run_hydra(name, command, rest)
         except HhlifError as error:
             report(name, error)
@@ -104,7 +103,7 @@ def os_error(exc: OSError, kind: type[HhlifError] = RunError) -> HhlifError:
 
 
 class Stopped(BaseException):
-    """SIGINT or SIGTERM outside a training loop (which saves and stops on its own, :class:`GracefulStop`).
+    """SIGINT or SIGTERM outside a training loop (which saves and stops on its own, ``hhlif.runtime.GracefulStop``).
 
     A BaseException, like KeyboardInterrupt, so that no ``except Exception`` on the way (Hydra's included)
     swallows it; every ``finally`` on the way runs, so no temporary file is left."""
@@ -128,7 +127,7 @@ class _signals_stop:
 
         self.saved = {}
         if threading.current_thread() is threading.main_thread():
-            for sig in GracefulStop.SIGNALS:
+            for sig in STOP_SIGNALS:
                 self.saved[sig] = signal.signal(getattr(signal, sig), self._raise)
         return self
 
@@ -142,10 +141,23 @@ class _signals_stop:
         return False
 
 
+#: Hydra's options that only print (help, config, info): they need the command's config, not its code
+INFO_OPTIONS = ("-h", "--help", "--hydra-help", "-c", "--cfg", "-i", "--info", "-sc", "--shell-completion")
+
+
+def _command(name: str, argv: list[str]) -> ModuleType | SimpleNamespace:
+    """The module of command ``name``; for ``--help``, ``--cfg``... of a Hydra command, only its config name
+    (importing the module imports torch, which takes seconds)."""
+    found = declared(name)
+    if "main" not in found and "CONFIG_NAME" in found and any(a.split("=")[0] in INFO_OPTIONS for a in argv):
+        return SimpleNamespace(CONFIG_NAME=found["CONFIG_NAME"])
+    return importlib.import_module(COMMANDS[name])
+
+
 # -- validation before Hydra runs -----------------------------------------------------------------------
-def _prepare(command: ModuleType, argv: list[str]) -> list[str]:
+def _prepare(command: ModuleType, argv: list[str]) -> list[str] | None:
     """Compose and validate every job of ``argv``; return ``argv`` with its output directory added: a fresh
-    one, or the earlier run's when resuming."""
+    one, or the earlier run's when resuming. ``-m --cfg job`` prints each job's config and returns None."""
     from hydra._internal.utils import get_args_parser
 
     args = get_args_parser().parse_args(argv)
@@ -155,6 +167,9 @@ def _prepare(command: ModuleType, argv: list[str]) -> list[str]:
     overrides = list(args.overrides)
     _check_preset(command, overrides)
     jobs = _sweep_jobs(command, overrides) if args.multirun else [overrides]
+    if args.multirun and args.cfg:  # Hydra shows one config; a sweep has one per job
+        _show_jobs(command, jobs, args)
+        return None
     first = None
     for job in jobs[:MAX_VALIDATED_JOBS]:
         cfg = compose(command.CONFIG_NAME, job, with_hydra=True)
@@ -166,6 +181,8 @@ def _prepare(command: ModuleType, argv: list[str]) -> list[str]:
                 raise ConfigError(f"{error} (in {config_file(cfg, error.section)})") from None
     if info_only or first is None:
         return argv
+    if args.multirun:  # the jobs' directory names show only the overrides that differ between them
+        argv = [*argv, _shared_overrides(first, jobs)]
     key = "hydra.sweep.dir" if args.multirun else "hydra.run.dir"
     given = [o.split("=", 1)[1] for o in overrides if o.split("=", 1)[0].lstrip("+~") == key]
     if given and not given[-1].strip():
@@ -175,7 +192,7 @@ def _prepare(command: ModuleType, argv: list[str]) -> list[str]:
     if wants_resume(resume):
         target = _resume_target(first, key, resume, overrides, args.multirun, given)
         claim(target, key)  # refused while another process runs (or resumes) it
-        return [*argv, f"{key}={target}"] if not given else argv
+        return [*argv, _path_override(key, target)] if not given else argv
     if given:
         _refuse_taken(key, given[-1])  # before the claim, which would touch the earlier run's lock file
         check_writable(Path(given[-1]))
@@ -184,7 +201,40 @@ def _prepare(command: ModuleType, argv: list[str]) -> list[str]:
         return argv
     base = Path(str(OmegaConf.select(first, key)))
     check_writable(base)
-    return [*argv, f"{key}={claim_fresh(base, key)}"]
+    return [*argv, _path_override(key, claim_fresh(base, key))]
+
+
+def _show_jobs(command: ModuleType, jobs: list[list[str]], args) -> None:
+    """``hhlif <command> -m ... --cfg job|hydra|all [--resolve] [-p PACKAGE]``: the config of every job."""
+    for num, job in enumerate(jobs):
+        cfg = compose(command.CONFIG_NAME, job, with_hydra=args.cfg != "job")
+        if args.cfg == "hydra":
+            cfg = OmegaConf.create({"hydra": cfg.hydra})
+        if args.package:
+            cfg = OmegaConf.select(cfg, args.package)
+        text = OmegaConf.to_yaml(cfg, resolve=args.resolve) if OmegaConf.is_config(cfg) else f"{cfg}\n"
+        print(f"# job {num}: {' '.join(job) or '(no overrides)'}\n{text}")
+
+
+def _path_override(key: str, path) -> str:
+    """``key=path`` as a Hydra override, quoted: a run directory's name may hold ``=`` and ``,``."""
+    path = str(path)
+    return f"{key}='{path}'" if "'" not in path else f'{key}="{path}"'
+
+
+def _shared_overrides(cfg, jobs: list[list[str]]) -> str:
+    """The override adding the keys every job of a sweep sets alike to those left out of the jobs' directory
+    names (``hydra.job.config.override_dirname.exclude_keys``, read by ``${hhlif.overrides:}``)."""
+    key = "hydra.job.config.override_dirname.exclude_keys"
+    values: dict[str, set[str]] = {}
+    for job in jobs:
+        for override in job:
+            name, _, value = override.partition("=")
+            values.setdefault(name.lstrip("+~"), set()).add(value)
+    shared = [k for k, v in values.items() if len(v) == 1 and all(any(o.partition("=")[0].lstrip("+~") == k
+                                                                       for o in job) for job in jobs)]
+    excluded = list(OmegaConf.select(cfg, key, default=None) or ()) + sorted(set(shared))
+    return f"{key}=[{','.join(dict.fromkeys(excluded))}]"
 
 
 def _refuse_taken(key: str, given: str) -> None:
@@ -214,6 +264,8 @@ def _resume_target(cfg, key: str, resume, overrides: list[str], multirun: bool, 
         check_compatible(config_of(target), OmegaConf.to_container(current, resolve=False), target)
         checkpoint = target / CHECKPOINT
         if checkpoint.is_file():  # the checkpoint itself may come from elsewhere
+            from hhlif.checkpoint import load_checkpoint
+
             saved = load_checkpoint(checkpoint).get("config", {})
             check_compatible(saved, OmegaConf.to_container(current, resolve=True), checkpoint)
     return target
@@ -276,6 +328,9 @@ def _run_hydra(name: str, command: ModuleType, argv: list[str]) -> int:
     from hydra.types import RunMode
 
     def task(cfg):
+        from hhlif.logger import clear_failure
+        from hhlif.runtime import GracefulStop, hand_over
+
         hc = HydraConfig.get()
         run_dir = Path(hc.runtime.output_dir)
         multirun = hc.mode == RunMode.MULTIRUN
@@ -321,6 +376,7 @@ def _run_hydra(name: str, command: ModuleType, argv: list[str]) -> int:
         hydra.main(config_path="pkg://hhlif.conf", config_name=command.CONFIG_NAME, version_base="1.3")(task)()
     finally:
         sys.argv = saved
+    _print_sweep_summary(argv)
     failures = _failed_jobs(argv)
     if failures:
         print(f"hhlif {name}: {len(failures)} job(s) failed:\n  " + "\n  ".join(failures), file=sys.stderr)
@@ -336,6 +392,8 @@ def _finished_job(cfg, run_dir: Path) -> dict | None:
         return None
     checkpoint = run_dir / CHECKPOINT
     if checkpoint.is_file():
+        from hhlif.checkpoint import load_checkpoint
+
         saved = load_checkpoint(checkpoint).get("config", {})
         check_compatible(saved, OmegaConf.to_container(cfg, resolve=True), checkpoint)
     done = json.loads(metrics.read_text())
@@ -364,13 +422,33 @@ def _objective(cfg, metrics: dict | None) -> float | None:
     return float(metrics[key])
 
 
-def _failed_jobs(argv: list[str]) -> list[str]:
-    """The jobs of this sweep that left ``failed.json`` (whichever launcher ran them, in whatever process)."""
+def _sweep_dir(argv: list[str]) -> Path | None:
+    """The sweep directory of a ``-m`` command line (the CLI always sets it), or None for a single run."""
     given = [a.split("=", 1)[1] for a in argv if a.split("=", 1)[0] == "hydra.sweep.dir"]
     if "-m" not in argv and "--multirun" not in argv or not given:
+        return None
+    return Path(given[-1])
+
+
+def _print_sweep_summary(argv: list[str]) -> None:
+    """After a sweep: its jobs' status and main metric, and the ``hhlif report`` command (stdout)."""
+    sweep = _sweep_dir(argv)
+    if sweep is None or any(a.split("=")[0] in INFO_OPTIONS for a in argv):
+        return
+    from hhlif.report.summary import sweep_summary
+
+    text = sweep_summary(sweep)
+    if text:
+        print(text, flush=True)
+
+
+def _failed_jobs(argv: list[str]) -> list[str]:
+    """The jobs of this sweep that left ``failed.json`` (whichever launcher ran them, in whatever process)."""
+    sweep = _sweep_dir(argv)
+    if sweep is None:
         return []
     out = []
-    for marker in sorted(Path(given[-1]).glob("*/failed.json")):
+    for marker in sorted(sweep.glob("*/failed.json")):
         try:
             message = json.loads(marker.read_text()).get("error", "")
         except (OSError, ValueError):
@@ -381,6 +459,8 @@ def _failed_jobs(argv: list[str]) -> list[str]:
 
 def _mark_failed(name: str, run_dir: Path, error: BaseException, exit_status: int) -> None:
     """Leave ``failed.json`` in the job's run directory; a failure to write it must not hide ``error``."""
+    from hhlif.logger import write_failure
+
     try:
         write_failure(run_dir, error, exit_status, name)
     except (OSError, HhlifError) as exc:  # a full disk, most often: the error itself says so

@@ -20,6 +20,43 @@ PLUGINS = {("hydra/launcher", "joblib"): ("hydra-joblib-launcher", "launchers"),
            ("hydra/sweeper", "optuna"): ("hydra-optuna-sweeper", "optuna")}
 
 
+#: characters kept in the overrides part of a run directory's name (others become "_")
+_NAME_CHARS = re.compile(r"[^A-Za-z0-9._=,+@%-]")
+NAME_OVERRIDES_MAX = 120  # characters of the overrides part of a run directory's name (longer: cut, "+" added)
+
+
+def _model_key(*, _root_: DictConfig) -> str:
+    """``${hhlif.model_key:}``: the model key of the config (``HH_fc``, ``4LIF_fc``; a plugin neuron's name), as
+    the HParams tab and ``hhlif report`` name the model."""
+    from hhlif.report.naming import model_key
+
+    return model_key(_root_)
+
+
+def _overrides(*, _root_: DictConfig) -> str:
+    """``${hhlif.overrides:}``: ``-key=value,...`` for the command line's overrides (``hydra.overrides.task``)
+    that are not in ``hydra.job.config.override_dirname.exclude_keys`` (settings the name shows otherwise, or
+    that do not change what a run computes; in a sweep, the settings every job shares), sorted; empty when
+    there are none. Characters a file name should not hold become ``_``."""
+    hydra = _root_.get("hydra")
+    if hydra is None:
+        return ""
+    exclude = set(OmegaConf.select(hydra, "job.config.override_dirname.exclude_keys", default=None) or ())
+    items = []
+    for override in OmegaConf.select(hydra, "overrides.task", default=None) or ():
+        key, _, value = str(override).partition("=")
+        if key.lstrip("+~") not in exclude:
+            items.append(f"{key.lstrip('+~')}={value}")
+    text = _NAME_CHARS.sub("_", ",".join(sorted(items)))
+    if len(text) > NAME_OVERRIDES_MAX:
+        text = text[:NAME_OVERRIDES_MAX - 1] + "+"
+    return f"-{text}" if text else ""
+
+
+OmegaConf.register_new_resolver("hhlif.model_key", _model_key, replace=True)
+OmegaConf.register_new_resolver("hhlif.overrides", _overrides, replace=True)
+
+
 def compose(config_name: str, overrides: list[str], *, where: str = "", with_hydra: bool = False) -> DictConfig:
     """The config ``config_name`` (a root config of ``conf/``, installed as ``hhlif.conf``) with ``overrides`` applied.
 

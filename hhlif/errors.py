@@ -47,6 +47,10 @@ class NonFiniteState(RunError):
         super().__init__(f"non-finite state ({value}) in a {type(neuron).__name__} layer at time step {step}")
 
 
+#: the signals that stop hhlif with a message (exit status 128 + the signal's number)
+STOP_SIGNALS = ("SIGINT", "SIGTERM")
+
+
 class Interrupted(HhlifError):
     """SIGINT/SIGTERM stopped a run after it saved a checkpoint (exit status 128 + signal number)."""
 

@@ -8,12 +8,12 @@ import random
 import numpy as np
 import torch
 
-from hhlif.errors import ConfigError
+from hhlif.errors import STOP_SIGNALS, ConfigError
 
 
 def seed_everything(seed: int, deterministic: bool = False) -> None:
     """Seed Python, NumPy and torch (CPU and CUDA) and ask cuDNN for deterministic kernels; with
-    ``deterministic`` every operation must be deterministic (bit-exact GPU runs, slower; see the README)."""
+    ``deterministic`` every operation must be deterministic (bit-exact GPU runs, slower; see docs/how-to/gpu.md)."""
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ConfigError(f"seed={seed!r} is not allowed: expected a non-negative integer.")
     random.seed(seed)
@@ -79,7 +79,7 @@ class GracefulStop:
     A second signal restores the previous handlers and interrupts at once.
     """
 
-    SIGNALS = ("SIGINT", "SIGTERM")
+    SIGNALS = STOP_SIGNALS
     HOOKED = ("SIGUSR2",)  # caught only when a handler other than the default one is installed
 
     def __init__(self):

@@ -231,18 +231,48 @@ def test_lite_corruption_is_detected(tmp_path, monkeypatch):
         sources.load_lite("mnist")
 
 
-def test_offline_falls_back_to_lite_with_warning(tmp_path, offline, monkeypatch, caplog):
+def test_offline_falls_back_to_lite_with_one_two_line_warning(tmp_path, offline, monkeypatch, caplog):
     monkeypatch.setattr(multitask, "TRAIN_SIZE", 600)
     monkeypatch.setattr(multitask, "TEST_SIZE", 100)
-    with caplog.at_level(logging.WARNING):
+    monkeypatch.setattr(sources, "_lite_warned", [])  # a fresh process
+    with caplog.at_level(logging.INFO):
         data = load_multitask("multifashion_mnist", tmp_path)
-    assert data.variant == "lite"
-    text = caplog.text
-    assert "LITE offline subset of MNIST" in text and "LITE offline subset of Fashion-MNIST" in text
-    assert str(tmp_path / "mnist") in text and "not comparable to the paper" in text
+        again = load_multitask("multimnist", tmp_path)  # the next job of a sweep in the same process
+    assert data.variant == "lite" and again.variant == "lite"
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and len(warnings[0].splitlines()) == 2, warnings
+    assert "LITE subset of MNIST" in warnings[0] and "not comparable to the paper" in warnings[0]
+    assert str(tmp_path / "mnist") in warnings[0] and "task.download=retry" in warnings[0]
+    assert "Fashion-MNIST: also the embedded LITE subset" in caplog.text
     assert data.train_x.shape == (600, 36, 36) and data.test_y.shape == (100, 2)
     assert data.info["sources"]["top_left"]["variant"] == "lite"
     json.dumps(data.info)  # serialisable
+
+
+def test_failed_download_is_not_retried_for_a_day(tmp_path, monkeypatch):
+    spec = dataclasses.replace(sources.SOURCES["mnist"], mirrors=("http://127.0.0.1:9/",), system_dirs=())
+    monkeypatch.setitem(sources.SOURCES, "mnist", spec)
+    calls = []
+    real = sources.download_source
+    monkeypatch.setattr(sources, "download_source", lambda *a: calls.append(1) or real(*a))
+    src = sources.find_source("mnist", tmp_path)  # refused at once: the discard port
+    mark = tmp_path / "mnist.download-failed.json"
+    assert src.variant == "lite" and len(calls) == 1 and mark.is_file()
+    assert "Connection refused" in json.loads(mark.read_text())["reason"]
+    src = sources.find_source("mnist", tmp_path)  # the next run: not tried, and says how to
+    assert len(calls) == 1
+    assert "task.download=retry" in src.info["fallback_reason"] and str(mark) in src.info["fallback_reason"]
+    sources.find_source("mnist", tmp_path, download="retry")
+    assert len(calls) == 2
+    old = time.time() - sources.RETRY_AFTER_S - 60
+    os.utime(mark, (old, old))  # a day later
+    sources.find_source("mnist", tmp_path)
+    assert len(calls) == 3
+    mark.unlink()
+    sources.find_source("mnist", tmp_path, download=False)
+    assert len(calls) == 3 and not mark.exists()
+    with pytest.raises(ConfigError, match="task.download=.sometimes. is not allowed: expected true, false or retry"):
+        sources.find_source("mnist", tmp_path, download="sometimes")
 
 
 # ------------------------------------------------------------------------------------------------------------

@@ -33,6 +33,15 @@ SMALL = {  # small versions of the paper's models, and the options the fused bac
                                   "neuron.learnable_rates=true", "neuron.rate_sharing=last_axis",
                                   "neuron.rate_scale=0.3"],
     "LIF_hh_conv": ["neuron=lif_hh", "network=conv", "network.channels=2"],
+    # the ladder's neurons with a reset (fused with detach_reset, their default), at gains that make them spike
+    "ALIF_fc": ["neuron=alif", "network=fc", "network.hidden=24", "neuron.input_gain=0.5"],
+    "Izhikevich_fc": ["neuron=izhikevich", "network=fc", "network.hidden=24", "neuron.input_gain=1.0"],
+    "AdEx_fc": ["neuron=adex", "network=fc", "network.hidden=24", "neuron.input_gain=300.0"],
+    "ALIF_conv": ["neuron=alif", "network=conv", "network.channels=2", "neuron.input_gain=0.5"],
+    "Izhikevich_conv": ["neuron=izhikevich", "network=conv", "network.channels=2", "neuron.input_gain=3.0"],
+    "AdEx_conv": ["neuron=adex", "network=conv", "network.channels=2", "neuron.input_gain=900.0"],
+    "MorrisLecar_fc": ["neuron=morris_lecar", "network=fc", "network.hidden=24", "neuron.input_gain=20.0"],
+    "MorrisLecar_conv": ["neuron=morris_lecar", "network=conv", "network.channels=2", "neuron.input_gain=60.0"],
 }
 
 

@@ -87,9 +87,17 @@ def test_a_failed_job_is_recorded_the_sweep_goes_on_and_a_rerun_runs_only_it(tmp
     monkeypatch.setattr(classify, "run", flaky)
     args = ["train", "-m", "neuron=lif", "seed=1,2,3", *TINY]
     assert main(args) == 1
-    err = capsys.readouterr().err
+    out, err = capsys.readouterr()
     assert "1 job(s) failed" in err and "disk on fire" in err
     (sweep,) = (tmp_path / "outputs" / "multirun" / "train").iterdir()
+    table = out[out.index(f"Sweep outputs/multirun/train/{sweep.name}: 3 jobs, 2 finished, 1 failed"):].splitlines()
+    assert [line.split()[:2] for line in table[1:4]] == [
+        ["0-multimnist-lif-fc-seed1", "ok"], ["1-multimnist-lif-fc-seed2", "failed"],
+        ["2-multimnist-lif-fc-seed3", "ok"]]
+    accuracy = json.loads((sweep / "0-multimnist-lif-fc-seed1" / "metrics.json").read_text())["test/acc_mean"]
+    assert table[1].endswith(f"test/acc_mean {100 * accuracy:.2f} %")
+    assert table[2].endswith("disk on fire (a test failure)")
+    assert table[4] == f"Report (tables, figures): hhlif report outputs/multirun/train/{sweep.name}"
     jobs = sorted(p for p in sweep.iterdir() if p.is_dir())
     assert [(j / "metrics.json").is_file() for j in jobs] == [True, False, True]
     failure = json.loads((jobs[1] / "failed.json").read_text())
@@ -132,6 +140,7 @@ def test_joblib_runs_jobs_in_parallel_processes(tmp_path):
                   cwd=tmp_path, env={"HHLIF_DATA": str(tmp_path / "data")})
     assert out.returncode == 0, out.stderr
     assert len(list(tmp_path.glob("outputs/multirun/train/*/*/metrics.json"))) == 2
+    assert "2 jobs, 2 finished" in out.stdout and "Report (tables, figures): hhlif report outputs/" in out.stdout
 
 
 def _job_processes(sweep_root: Path) -> list[int]:
@@ -163,7 +172,7 @@ def test_slurm_launcher_local_executor_runs_two_jobs_and_requeues_a_preempted_on
     proc = subprocess.Popen([sys.executable, "-m", "hhlif", "train", "-m", "launcher=slurm_local", *sac, "seed=1,2",
                              f"hydra.sweep.dir={sweep}"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
-    job = sweep / "1-inverted_pendulum-hh-policy-seed2"
+    job = sweep / "1-HH_policy-inverted_pendulum-seed2"
     deadline = time.monotonic() + 300
     while not (job / "checkpoints" / "last.pt").is_file():  # the job has started training
         assert time.monotonic() < deadline and proc.poll() is None
@@ -175,7 +184,7 @@ def test_slurm_launcher_local_executor_runs_two_jobs_and_requeues_a_preempted_on
         os.kill(pid, signal.SIGUSR2)
     output, _ = proc.communicate(timeout=600)
     assert proc.returncode == 0, output
-    for name in ("0-inverted_pendulum-hh-policy-seed1", job.name):
+    for name in ("0-HH_policy-inverted_pendulum-seed1", job.name):
         assert (sweep / name / "metrics.json").is_file(), name
     logs = "".join(p.read_text() for p in sweep.rglob("*.out")) + "".join(p.read_text() for p in sweep.rglob("*.err"))
     assert "the job was requeued" in logs and "stopped by SIGUSR2" in logs

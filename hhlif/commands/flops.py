@@ -1,8 +1,9 @@
 """``hhlif flops``: the paper's analytic ADD/MUL counts per forward (Fig. 5b), for one model or a preset's list.
 
-Any neuron × network × task is counted by the rules of the paper's FLOPs notebook (reference-spec §5;
-:mod:`hhlif.metrics.flops`): dense counts, a spiking layer's synapse and neurons once per time step, a Linear
-on the firing rate once per forward; biases, activations, pooling and task heads not counted.
+Any neuron × network × task is counted by the rules of the paper's FLOPs notebook
+(docs/explanation/authors-code.md#flops-notebook; :mod:`hhlif.metrics.flops`): dense counts, a spiking layer's
+synapse and neurons once per time step, a Linear on the firing rate once per forward; biases, activations,
+pooling and task heads not counted.
 
 * ``network=fc`` / ``conv`` / ``vib`` on a classification task: one forward of one image over T =
   ``network.time_steps`` steps (``experiment=fig5b`` gives the paper's sixteen numbers).
@@ -198,9 +199,6 @@ def build_model(cfg: DictConfig) -> torch.nn.Module:
                           f"given): drop network={network}.")
     with torch.device("meta"):
         return build_experiment_model(cfg)
-
-
-_SPECS: dict[tuple[str, str], Any] = {}
 
 
 def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:

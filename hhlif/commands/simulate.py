@@ -1,4 +1,5 @@
-"""``hhlif simulate``: the paper's equivalence simulations (its MATLAB code; reference-spec §6).
+"""``hhlif simulate``: the paper's equivalence simulations (its MATLAB code;
+docs/explanation/authors-code.md#matlab-simulations).
 
 An HH model and the LIF circuit that stands in for it run side by side on the same input, and their spike
 trains are compared (spike counts, mean inter-spike-interval difference, normalised spike-timing error):

@@ -1,6 +1,6 @@
 """A report: read the runs under some paths, write the tables and figures into a fresh directory.
 
-Files (see the README's "Reports" section): ``report.md`` (tables per kind of run, failed and incomplete
+Files (see docs/reference/commands.md#hhlif-report): ``report.md`` (tables per kind of run, failed and incomplete
 runs, the figures), ``report.csv`` (one row per group: mean, std and n of every number of ``metrics.json``),
 ``runs.csv`` (one row per run), the PNG figures, and with ``scalars=True`` ``scalars.csv`` (every TensorBoard
 scalar of every run, long format). Every file is written through a temporary file and a rename. Paths inside

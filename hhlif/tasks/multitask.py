@@ -572,12 +572,13 @@ def load_multitask(
     root: str | Path | None = None,
     *,
     pickle: str | Path | None = None,
-    download: bool = True,
+    download: bool | str = True,
 ) -> MultiTaskData:
     """Load dataset ``name`` (a key of :data:`DATASETS`).
 
     ``root``: data root (None = :func:`default_root`). ``pickle``: a ParetoMTL pickle to use instead of
-    building. ``download``: allow fetching missing source files from the public mirrors. Without the full
+    building. ``download``: allow fetching missing source files from the public mirrors (True: unless that failed
+    within the last 24 h; "retry": at once; see :mod:`hhlif.tasks.sources`). Without the full
     sources (and without internet access) the embedded lite subset is used with a warning
     (``variant="lite"``).
     """

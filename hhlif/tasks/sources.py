@@ -11,7 +11,12 @@ For each source the four IDX files (``train-images-idx3-ubyte``, ``train-labels-
    md5 sums (to a temporary file, renamed only once the checksum passes);
 4. if none of these can serve (an offline machine), the embedded *lite* subset in ``hhlif/tasks/lite/``:
    10,000 real images per source, of which a fixed 8,000 feed the training composites and the other 2,000 the
-   test composites. Using it logs a WARNING; the data it yields has ``variant="lite"``.
+   test composites. Using it logs a WARNING of two lines, once per process; the data it yields has
+   ``variant="lite"``.
+
+A download that failed is remembered in ``<root>/<mnist|fashion-mnist>.download-failed.json`` and not tried
+again for :data:`RETRY_AFTER_S` (24 h), so that an offline machine does not wait for the mirrors on every run;
+``task.download=retry`` (``download="retry"``) tries at once, as does deleting that file.
 
 Files found on disk are verified too: a ``.gz`` must match the published md5 of the original ``.gz`` or, for a
 re-compressed copy such as Debian's, the published md5 of its decompressed contents; a raw file is checked
@@ -29,6 +34,7 @@ import json
 import logging
 import os
 import secrets
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
@@ -39,7 +45,7 @@ from typing import Any, BinaryIO
 import numpy as np
 from tqdm import tqdm
 
-from hhlif.errors import DataError, unknown_choice
+from hhlif.errors import DataError, bad_value, unknown_choice
 from hhlif.tasks import idx
 
 log = logging.getLogger(__name__)
@@ -59,6 +65,11 @@ LITE_COUNT = 10_000
 LITE_TRAIN = 8_000
 
 DOWNLOAD_TIMEOUT_S = 30.0
+#: a failed download is tried again after this many seconds (task.download=retry: at once)
+RETRY_AFTER_S = 24 * 3600.0
+#: task.download: fetch missing files (unless a download failed recently), never, or now whatever happened before
+DOWNLOAD_CHOICES = (True, False, "retry")
+_lite_warned: list[str] = []  # the sources the lite warning was given for in this process
 _CHUNK = 1 << 20
 
 
@@ -483,9 +494,64 @@ def load_lite(name: str) -> SourceData:
     )
 
 
-def find_source(name: str, root: Path, *, download: bool = True) -> SourceData:
-    """Locate source ``name`` ("mnist" or "fashion") by the lookup order in the module docstring."""
+def failure_mark(spec: SourceSpec, root: Path) -> Path:
+    """The file that records a failed download of ``spec`` under the data root ``root``."""
+    return root / f"{spec.dirname}.download-failed.json"
+
+
+def _recent_failure(mark: Path) -> str | None:
+    """Why not to download now: the failure recorded in ``mark`` within RETRY_AFTER_S, or None."""
+    try:
+        when = mark.stat().st_mtime
+    except OSError:
+        return None
+    age = time.time() - when
+    if not 0 <= age < RETRY_AFTER_S:
+        return None
+    return (f"its download failed {_ago(age)} ago and is tried again after {RETRY_AFTER_S / 3600:g} h "
+            f"(now: task.download=retry, or delete {mark})")
+
+
+def _ago(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{max(1, round(seconds / 60))} min"
+
+
+def _remember_failure(mark: Path, reason: str) -> None:
+    """Record a failed download in ``mark`` (best effort: a read-only data root only means retrying next time)."""
+    try:
+        mark.parent.mkdir(parents=True, exist_ok=True)
+        mark.write_text(json.dumps({"failed_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "reason": reason,
+                                    "retry": "task.download=retry, or delete this file"}, indent=1) + "\n")
+    except OSError as exc:
+        log.debug("Could not record the failed download in %s: %s", mark, exc)
+
+
+def _warn_lite(spec: SourceSpec, root: Path, reason: str, looked: list[str]) -> None:
+    """The lite-data warning: two lines, once per process (the details at DEBUG level)."""
+    reason = " ".join(reason.split())
+    log.debug("%s: the full data was not found (looked in %s) and %s", spec.title, "; ".join(looked), reason)
+    if spec.name in _lite_warned:
+        return
+    if _lite_warned:
+        log.info("%s: also the embedded LITE subset (%s)", spec.title, reason)
+        _lite_warned.append(spec.name)
+        return
+    _lite_warned.append(spec.name)
+    log.warning(
+        "Using the embedded LITE subset of %s (%d real images, %d for training): results are not comparable "
+        "to the paper's, as the full data is not in %s and %s.\n"
+        "    Full data: copy its four .gz IDX files into %s (or set data.root / HHLIF_DATA), or run with "
+        "internet access (task.download=retry).",
+        spec.title, LITE_COUNT, LITE_TRAIN, root / spec.dirname, reason, root / spec.dirname,
+    )
+
+
+def find_source(name: str, root: Path, *, download: bool | str = True) -> SourceData:
+    """Locate source ``name`` ("mnist" or "fashion") by the lookup order in the module docstring.
+    ``download``: True (unless it failed within :data:`RETRY_AFTER_S`), False, or "retry" (at once)."""
     spec = get_spec(name)
+    if download not in DOWNLOAD_CHOICES:
+        raise bad_value("task.download", download, "true, false or retry")
     looked: list[str] = []
     for folder in candidate_dirs(spec, root):
         files, missing = _files_in(folder)
@@ -493,13 +559,21 @@ def find_source(name: str, root: Path, *, download: bool = True) -> SourceData:
             log.debug("Using %s from %s", spec.title, folder)
             return _full_source(spec, folder, files)
         looked.append(f"{folder}" + (f" (incomplete: lacks {', '.join(missing)})" if files else ""))
-    if download:
+    mark = failure_mark(spec, root)
+    skip = _recent_failure(mark) if download is True else None
+    if skip:
+        reason = skip
+    elif download:
         try:
             folder = download_source(spec, root)
         except DataError as exc:
             attempts = getattr(exc, "attempts", None)
-            reason = "it could not be downloaded (" + ("; ".join(attempts) if attempts else str(exc)) + ")"
+            _remember_failure(mark, "; ".join(attempts) if attempts else str(exc))
+            why = sorted({a.rsplit(": ", 1)[-1] for a in attempts}) if attempts else [str(exc)]
+            reason = (f"its download failed ({'; '.join(why)}"
+                      + (f", {len(attempts)} mirrors tried" if attempts and len(attempts) > 1 else "") + ")")
         else:
+            mark.unlink(missing_ok=True)
             files, missing = _files_in(folder)
             if missing:  # cannot happen unless the folder changed under us
                 raise DataError(
@@ -507,25 +581,8 @@ def find_source(name: str, root: Path, *, download: bool = True) -> SourceData:
                 )
             return _full_source(spec, folder, files)
     else:
-        reason = "downloading is disabled (download=False)"
+        reason = "downloading is disabled (task.download=false)"
     data = load_lite(name)
-    names = ", ".join(f"{s}.gz" for s in FILES.values())
-    log.warning(
-        "Using the embedded LITE offline subset of %s: %d real images, %d feeding the training composites "
-        "and %d the test composites, instead of the full %s (60,000 train + 10,000 test). Results are not "
-        "comparable to the paper's. Reason: the full data was not found (looked in %s) and %s. To use the "
-        "full data, copy %s into %s (or point data.root / HHLIF_DATA at a folder holding %s/), or run once "
-        "on a machine with internet access.",
-        spec.title,
-        LITE_COUNT,
-        LITE_TRAIN,
-        LITE_COUNT - LITE_TRAIN,
-        spec.title,
-        "; ".join(looked),
-        reason,
-        names,
-        root / spec.dirname,
-        spec.dirname,
-    )
+    _warn_lite(spec, root, reason, looked)
     data.info["fallback_reason"] = reason
     return data
