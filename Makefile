@@ -2,7 +2,7 @@
 VENV       ?= .venv
 PYTHON     ?= python3
 TORCH_SPEC ?= torch==2.13.0
-EXTRAS     ?= dev,launchers,optuna
+EXTRAS     ?= dev,launchers,optuna,video
 BIN        := $(VENV)/bin
 ARGS       ?=
 

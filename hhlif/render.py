@@ -27,7 +27,10 @@ SIZE = (480, 360)  # width, height of the rendered frames
 
 def prefer_egl() -> None:
     """Render headless through EGL unless ``MUJOCO_GL`` is set (call before MuJoCo is imported)."""
+    import logging
+
     os.environ.setdefault("MUJOCO_GL", "egl")
+    logging.getLogger("OpenGL").setLevel(logging.WARNING)  # PyOpenGL's INFO line about an optional accelerator
 
 
 def has_mp4() -> bool:
@@ -43,16 +46,22 @@ def video_suffix(fmt: str) -> str:
     return ".mp4" if fmt == "mp4" or (fmt == "auto" and has_mp4()) else ".gif"
 
 
+def cannot_render(exc: BaseException) -> RunError:
+    """The error for a machine where MuJoCo cannot render (or, with ``MUJOCO_GL`` set, not even be imported)."""
+    gl = os.environ.get("MUJOCO_GL", "(unset)")
+    return RunError(f"this machine cannot render MuJoCo off-screen with MUJOCO_GL={gl} "
+                    f"({type(exc).__name__}: {str(exc).strip() or 'no detail'}). MuJoCo renders without a display "
+                    "through EGL (MUJOCO_GL=egl: a GPU driver, or Mesa's libegl1) or OSMesa (MUJOCO_GL=osmesa: "
+                    "libosmesa6). Install one, or run without videos (no evaluate.render, "
+                    "trainer.record_every_n_evals=0).")
+
+
 def render_frame(env) -> np.ndarray:
     """One RGB frame [H, W, 3] uint8 of a gymnasium environment made with ``render_mode="rgb_array"``."""
     try:
         frame = env.render()
     except Exception as exc:  # no EGL/OSMesa library, no device, a failing driver: all end here
-        gl = os.environ.get("MUJOCO_GL", "(unset)")
-        raise RunError(f"this machine cannot render MuJoCo off-screen with MUJOCO_GL={gl} "
-                       f"({type(exc).__name__}: {str(exc).strip() or 'no detail'}). MuJoCo renders without a "
-                       "display through EGL (MUJOCO_GL=egl: a GPU driver, or Mesa's libegl1) or OSMesa "
-                       "(MUJOCO_GL=osmesa: libosmesa6). Install one, or evaluate without rendering.") from None
+        raise cannot_render(exc) from None
     if frame is None:
         raise RunError("the environment returned no frame: it was not made with render_mode='rgb_array'.")
     return np.asarray(frame, dtype=np.uint8)

@@ -32,6 +32,7 @@ clean; it needs a shaped reward. Evaluation always uses a clean environment and 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -113,6 +114,12 @@ def make_env(task: str, version: str, render: bool = False):
     except gym.error.Error as exc:
         raise ConfigError(f"gymnasium cannot make {name}: {exc}. Allowed task.env_version values: "
                           f"{', '.join(VERSIONS)} (this gymnasium: {gym.__version__}).") from None
+    except (ImportError, AttributeError, OSError) as exc:
+        if "MUJOCO_GL" not in os.environ:
+            raise
+        from hhlif.render import cannot_render  # MuJoCo's import sets up the OpenGL backend MUJOCO_GL names
+
+        raise cannot_render(exc) from None
 
 
 def describe(env, task: str, version: str) -> EnvSpec:
