@@ -114,7 +114,7 @@ def make_env(task: str, version: str, render: bool = False):
     except gym.error.Error as exc:
         raise ConfigError(f"gymnasium cannot make {name}: {exc}. Allowed task.env_version values: "
                           f"{', '.join(VERSIONS)} (this gymnasium: {gym.__version__}).") from None
-    except (ImportError, AttributeError, OSError) as exc:
+    except (ImportError, AttributeError, OSError, RuntimeError) as exc:
         if "MUJOCO_GL" not in os.environ:
             raise
         from hhlif.render import cannot_render  # MuJoCo's import sets up the OpenGL backend MUJOCO_GL names
