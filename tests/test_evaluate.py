@@ -144,6 +144,7 @@ def test_a_machine_that_cannot_render_is_told_so(sac_run):
     assert "Traceback" not in out.stderr
 
 
+@pytest.mark.slow
 def test_training_records_an_evaluation_episode_every_n_evaluations(tmp_path):
     out = run_cli(["train", *SAC, "trainer.total_steps=300", "trainer.record_every_n_evals=2",
                    f"hydra.run.dir={tmp_path / 'run'}"], cwd=tmp_path, env={"OMP_NUM_THREADS": "1"}, timeout=900)
