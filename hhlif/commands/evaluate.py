@@ -32,8 +32,8 @@ CLASSIFIERS = {"classify": ("hhlif.trainers.classify", "ClassifyTrainer"), "vib"
 
 def main(argv: list[str]) -> int:
     if not argv or any(a in ("-h", "--help") for a in argv):
-        print(f"hhlif evaluate: {SUMMARY}\n\n{__doc__.split(chr(10), 2)[2]}\nOptions (conf/evaluate.yaml):\n"
-              + _options_text())
+        text = re.sub(r":\w+:`~?([^`]+)`", r"\1", __doc__.split(chr(10), 2)[2]).replace("``", "")
+        print(f"hhlif evaluate: {SUMMARY}\n\n{text}\nOptions (conf/evaluate.yaml):\n{_options_text()}")
         return 0 if argv else 2
     from hhlif.config import compose
     from hhlif.errors import ConfigError
