@@ -2,7 +2,7 @@
 VENV       ?= .venv
 PYTHON     ?= python3
 TORCH_SPEC ?= torch==2.13.0
-EXTRAS     ?= dev,launchers,optuna,docs
+EXTRAS     ?= dev,launchers,optuna,docs,video
 BIN        := $(VENV)/bin
 ARGS       ?=
 

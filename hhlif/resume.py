@@ -24,7 +24,8 @@ log = logging.getLogger(__name__)
 #: keys a resumed run may set differently from the run it continues
 MAY_CHANGE = ("resume", "trainer.max_epochs", "trainer.total_steps", "trainer.progress", "trainer.checkpoint_every",
               "trainer.log_every_n_steps", "logger",
-              "trainer.on_nonfinite", "trainer.optimizer.fused", "trainer.fused_adam", "device", "data.root")
+              "trainer.on_nonfinite", "trainer.optimizer.fused", "trainer.fused_adam", "device", "data.root",
+              "trainer.record_every_n_evals")
 CHECKPOINT = Path("checkpoints") / "last.pt"
 MIN_FREE_MB = 64
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 COMMANDS: dict[str, str] = {
     "train": "hhlif.commands.train",
+    "evaluate": "hhlif.commands.evaluate",
     "flops": "hhlif.commands.flops",
     "bench": "hhlif.commands.bench",
     "simulate": "hhlif.commands.simulate",

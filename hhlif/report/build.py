@@ -228,11 +228,13 @@ def _flops_panels(groups: list[Group], style: plots.Style) -> dict[str, list]:
     settings."""
     panels: dict[str, dict[str, list[Run]]] = {}
     colour: dict[str, str] = {}
+    per_sample = [name for kind, name in (("classify", "classification"), ("vib", "VIB"))
+                  if any(g.kind == kind and g.ok for g in groups)]  # the title says what is drawn
     for g in groups:
         kind = kind_of(g.kind)
         if not kind.flops:
             continue
-        title = "control (SAC actor)" if g.kind == "sac" else "classification and VIB"
+        title = "control (SAC actor)" if g.kind == "sac" else " and ".join(per_sample) or "classification"
         cost_keys = [(k, v) for k, v in g.variant if k.startswith(("network.", "neuron."))]
         label = " ".join([g.model, *(f"{short(k)}={format_value(v)}" for k, v in cost_keys)])
         panels.setdefault(title, {}).setdefault(label, []).extend(g.ok)

@@ -1,9 +1,11 @@
 """The figures of ``hhlif report`` (matplotlib, Agg canvas, PNG). Each function draws one figure from the
 groups of :mod:`hhlif.report.runs` and returns False when there is nothing to draw.
 
-Error bars and bands are ± one sample standard deviation over seeds (none for a single seed). A model keeps
-its colour in every figure: the colours of the paper's Fig. 4d for s-LIF, HH, s-LIF2HH, 4s-LIF and ANN;
-swept variants of one model differ by hatching (bars) or line style.
+Error bars and bands are ± one sample standard deviation over seeds (none for a single seed). Every group has
+a colour of its own, the same in every figure: a model's is the colour of the paper's Fig. 4d (s-LIF, HH,
+s-LIF2HH, 4s-LIF, ANN); swept variants of one model get shades of it, from dark to light, and differ by hatching
+(bars), line style and marker too. Legends stand outside the axes (right of the panels), so they never hide
+data; a series of a single point is drawn with a marker.
 """
 
 from __future__ import annotations
@@ -29,30 +31,68 @@ MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 
 @dataclass
 class Style:
-    """How the figures show each group: colour by model, hatch / line style by swept variant."""
+    """How the figures show each group: a colour per group (shades of its model's colour for swept variants),
+    hatch / line style / marker by swept variant."""
 
-    colours: dict[str, str]
+    colours: dict[tuple[str, tuple], str]
     variants: dict[tuple, int]
 
     @classmethod
     def of(cls, groups: Sequence[Group]) -> Style:
-        colours: dict[str, str] = {}
+        base: dict[str, str] = {}
+        members: dict[str, list[tuple]] = {}
         variants: dict[tuple, int] = {}
         others = itertools.cycle(OTHER_COLOURS)
         for g in groups:
-            if g.model not in colours:
+            if g.model not in base:
                 cfg = g.runs[0].config
                 width = cfg.get("network", {}).get("width_factor", 1)
                 rgb = PAPER_COLOURS.get((cfg.get("neuron", {}).get("name"), width))
-                colours[g.model] = "#{:02x}{:02x}{:02x}".format(*rgb) if rgb else next(others)
-            variants.setdefault(_hashable_variant(g), len(variants))
+                base[g.model] = "#{:02x}{:02x}{:02x}".format(*rgb) if rgb else next(others)
+            variant = _hashable_variant(g)
+            variants.setdefault(variant, len(variants))
+            if variant not in members.setdefault(g.model, []):
+                members[g.model].append(variant)
+        colours = {}
+        for model, found in members.items():
+            for k, variant in enumerate(sorted(found, key=variants.__getitem__)):
+                colours[model, variant] = _shade(base[model], k, len(found))
         return cls(colours, variants)
 
     def colour(self, g: Group) -> str:
-        return self.colours[g.model]
+        return self.colours[g.model, _hashable_variant(g)]
 
     def variant(self, g: Group) -> int:
         return self.variants[_hashable_variant(g)]
+
+
+def _shade(colour: str, k: int, n: int) -> str:
+    """The ``k``-th of ``n`` shades of ``colour``: itself for a single one, else from darker to lighter."""
+    import colorsys
+
+    from matplotlib.colors import to_hex, to_rgb
+
+    if n <= 1:
+        return colour
+    h, lightness, s = colorsys.rgb_to_hls(*to_rgb(colour))
+    lo, hi = max(0.18, lightness - 0.25), min(0.85, lightness + 0.3)
+    return to_hex(colorsys.hls_to_rgb(h, lo + (hi - lo) * k / (n - 1), s))
+
+
+def legend_outside(fig, axes_or_handles, *, title: str | None = None) -> None:
+    """One legend for the figure, right of its panels (never over the data): the distinct labelled artists of
+    ``axes_or_handles`` (axes, or a list of handles), in order; long legends in several columns."""
+    handles: dict[str, object] = {}
+    items = list(axes_or_handles)
+    for item in items:
+        pairs = zip(*item.get_legend_handles_labels(), strict=True) if hasattr(item, "get_legend_handles_labels") \
+            else [(item, item.get_label())]
+        for handle, label in pairs:
+            if label and not label.startswith("_"):
+                handles.setdefault(label, handle)
+    if handles:
+        fig.legend(list(handles.values()), list(handles), loc="outside right upper", fontsize="small",
+                   ncols=1 + (len(handles) - 1) // 18, title=title, title_fontsize="small", frameon=False)
 
 
 def _hashable_variant(g: Group) -> tuple:
@@ -90,6 +130,15 @@ def _grid(n: int, max_cols: int = 3) -> tuple[int, int]:
     return (n + cols - 1) // cols, cols
 
 
+def _counts(pairs) -> dict[str, str]:
+    """label → ``label (n=N)``, or ``(n=N1–N2)`` when the label's groups (one per panel) differ in n."""
+    ns: dict[str, set[int]] = {}
+    for label, n in pairs:
+        ns.setdefault(label, set()).add(n)
+    return {label: f"{label} (n={min(v)})" if len(v) == 1 else f"{label} (n={min(v)}–{max(v)})"
+            for label, v in ns.items()}
+
+
 def _hide_unused(axes, used: int) -> None:
     for ax in axes.flat[used:]:
         ax.set_visible(False)
@@ -103,7 +152,8 @@ def accuracy_bars(groups: Sequence[Group], path: Path, style: Style) -> bool:
         return False
     tasks = _by_task(groups)
     rows, cols = _grid(len(tasks))
-    fig, axes = _figure(rows, cols, width=max(5.0, 1.2 + 0.45 * max(len(v) for v in tasks.values())))
+    fig, axes = _figure(rows, cols, width=max(4.0, 1.2 + 0.45 * max(len(v) for v in tasks.values())))
+    counts = _counts((g.label, len(g.ok)) for g in groups)
     for ax, (task, members) in zip(axes.flat, tasks.items(), strict=False):
         heads = sorted({int(k.removeprefix("test/acc_task")) for g in members for k in g.metric_keys()
                         if k.startswith("test/acc_task")})
@@ -114,17 +164,17 @@ def accuracy_bars(groups: Sequence[Group], path: Path, style: Style) -> bool:
             means = [100 * s.mean if s else np.nan for s in stats]
             errs = [_err(s, 100) for s in stats]
             x = np.arange(len(heads)) - 0.4 + width * (i + 0.5)
-            ax.bar(x, means, width, yerr=errs, capsize=3, color=style.colour(g),
+            ax.bar(x, means, width, yerr=errs if any(errs) else None, capsize=3, color=style.colour(g),
                    hatch=HATCHES[style.variant(g) % len(HATCHES)], edgecolor="black", linewidth=0.5,
-                   label=f"{g.label} (n={len(g.ok)})")
+                   label=counts[g.label])
             lows += [m - e for m, e in zip(means, errs, strict=True) if np.isfinite(m)]
         ax.set_xticks(np.arange(len(heads)), [f"task {h}" for h in heads])
         ax.set_ylabel("test accuracy (%)")
         ax.set_title(task)
         bottom = max(0.0, 10 * np.floor((min(lows) - 5) / 10)) if lows else 0.0
         ax.set_ylim(bottom, 100)
-        ax.legend(fontsize="x-small", loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2)
     _hide_unused(axes, len(tasks))
+    legend_outside(fig, axes.flat)
     save(fig, path)
     return True
 
@@ -143,20 +193,24 @@ def curves(groups: Sequence[Group], series: dict[Path, dict[str, Series]], tag: 
     if not panels:
         return False
     rows, cols = _grid(len(panels), 2)
-    fig, axes = _figure(rows, cols, width=6.0, height=4.0)
+    fig, axes = _figure(rows, cols, width=5.0, height=3.8)
+    counts = _counts((g.label, band.n) for lines in panels.values() for g, band in lines)
     for ax, (task, lines) in zip(axes.flat, panels.items(), strict=False):
         for g, band in lines:
             colour = style.colour(g)
-            ax.plot(band.steps, band.mean, color=colour, label=f"{g.label} (n={band.n})",
-                    linestyle=LINESTYLES[style.variant(g) % len(LINESTYLES)])
+            few = len(band.steps) <= 12  # single points (one evaluation) would not show as a line
+            ax.plot(band.steps, band.mean, color=colour, label=counts[g.label],
+                    linestyle=LINESTYLES[style.variant(g) % len(LINESTYLES)],
+                    marker=MARKERS[style.variant(g) % len(MARKERS)] if few else None,
+                    markersize=6 if len(band.steps) == 1 else 4)
             ax.fill_between(band.steps, band.mean - band.std, band.mean + band.std, color=colour, alpha=0.15,
                             linewidth=0)
         ax.set_xlabel("step")
         ax.set_ylabel(ylabel)
         ax.set_title(task)
         ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 3))
-        ax.legend(fontsize="x-small", loc="lower right")
     _hide_unused(axes, len(panels))
+    legend_outside(fig, axes.flat)
     save(fig, path)
     return True
 
@@ -180,7 +234,7 @@ def against_setting(groups: Sequence[Group], key: str, metric: Callable[[Group],
     for (task, label, model, rest), points in lines.items():
         panels.setdefault((task, label), []).append((model, rest, sorted(points, key=lambda p: p[0])))
     rows, cols = _grid(len(panels), 2)
-    fig, axes = _figure(rows, cols, width=5.5, height=3.8)
+    fig, axes = _figure(rows, cols, width=5.0, height=3.8)
     for ax, ((task, label), members) in zip(axes.flat, panels.items(), strict=False):
         for model, rest, points in members:
             g0 = points[0][1]
@@ -194,8 +248,8 @@ def against_setting(groups: Sequence[Group], key: str, metric: Callable[[Group],
         ax.set_xlabel(key)
         ax.set_ylabel(label + (" (%)" if scale == 100 else ""))
         ax.set_title(task)
-        ax.legend(fontsize="x-small")
     _hide_unused(axes, len(panels))
+    legend_outside(fig, axes.flat)
     save(fig, path)
     return True
 
@@ -223,9 +277,9 @@ def flops_bars(panels: dict[str, list[tuple[str, str, dict[str, Stat]]]], path: 
         ax.set_yscale("log")
         lowest = min((s.mean for _, _, counts in entries for s in counts.values() if s.mean > 0), default=1.0)
         ax.set_ylim(bottom=10 ** np.floor(np.log10(lowest)))
-        ax.set_ylabel("operations per sample" if "classification" in title else "operations per action")
+        ax.set_ylabel("operations per action" if "SAC" in title else "operations per sample")
         ax.set_title(title)
-        ax.legend(fontsize="x-small")
+    legend_outside(fig, axes.flat)
     save(fig, path)
     return True
 
@@ -242,10 +296,11 @@ def against_cost(rows: list[tuple[str, str, list[tuple[str, str]], list[Group]]]
     if not rows:
         return False
     cols = max(len(r[2]) for r in rows)
-    fig, axes = _figure(len(rows), cols, width=5.5, height=4.0)
+    fig, axes = _figure(len(rows), cols, width=5.0, height=4.0)
+    tasks = list(dict.fromkeys(g.task for r in rows for g in r[3] if g.ok))  # a marker per task, in every row
+    drawn_tasks: set[str] = set()
     for i, (title, metric, costs, groups) in enumerate(rows):
         scale = 100 if metric.startswith("test/acc") else 1
-        tasks = list(dict.fromkeys(g.task for g in groups))
         for j in range(cols):
             ax = axes[i, j]
             if j >= len(costs):
@@ -263,18 +318,18 @@ def against_cost(rows: list[tuple[str, str, list[tuple[str, str]], list[Group]]]
                 ax.annotate(g.label, (x.mean, scale * y.mean), fontsize="xx-small", xytext=(3, 3),
                             textcoords="offset points")
                 drawn = True
+                drawn_tasks.add(g.task)
             if drawn:
                 ax.set_xscale("log")
                 ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))  # ticks even in a narrow range
                 ax.xaxis.set_major_formatter(EngFormatter())  # 2 M, 500 k
                 ax.xaxis.set_minor_formatter(NullFormatter())
-                if len(tasks) > 1:  # the marker says the task
-                    handles = [Line2D([], [], color="grey", marker=MARKERS[k % len(MARKERS)], linestyle="none",
-                                      label=task) for k, task in enumerate(tasks)]
-                    ax.legend(handles=handles, fontsize="x-small", title="task", title_fontsize="x-small")
             ax.set_xlabel(cost_label)
             ax.set_ylabel(metric + (" (%)" if scale == 100 else ""))
             ax.set_title(title)
+    if len(drawn_tasks) > 1:  # the marker says the task
+        legend_outside(fig, [Line2D([], [], color="grey", marker=MARKERS[k % len(MARKERS)], linestyle="none",
+                                    label=task) for k, task in enumerate(tasks) if task in drawn_tasks], title="task")
     save(fig, path)
     return True
 

@@ -27,21 +27,21 @@ def job_dirs(sweep_dir: Path) -> list[Path]:
     return sorted((p for p in sweep_dir.iterdir() if (p / ".hydra").is_dir()), key=number)
 
 
-def _job_row(path: Path) -> tuple[str, str, bool]:
-    """(status, main metric or why it failed, is a training run) of one job directory."""
+def _job_row(path: Path) -> tuple[str, str, str, bool]:
+    """(status, model key, main metric or why it failed, is a training run) of one job directory."""
     run = load_run(path)
     if run is None:  # another command's job (flops, simulate...): finished or failed
         failure = _failure_message(path)
-        return (FAILED, failure, False) if failure is not None else (OK, "", False)
+        return (FAILED, "", failure, False) if failure is not None else (OK, "", "", False)
     if run.status == FAILED:
-        return FAILED, _clip(run.error or ""), True
+        return FAILED, run.model, _clip(run.error or ""), True
     if run.status == INCOMPLETE:
-        return INCOMPLETE, "no metrics.json (still running, or killed)", True
+        return INCOMPLETE, run.model, "no metrics.json (still running, or killed)", True
     key = kind_of(run.kind).primary
     if not key or key not in run.metrics:
-        return OK, "", True
+        return OK, run.model, "", True
     style = "pct" if key.split("/")[-1].startswith("acc") else "num"
-    return OK, f"{key} {format_stat(Stat.of([run.metrics[key]]), style, 1)}", True
+    return OK, run.model, f"{key} {format_stat(Stat.of([run.metrics[key]]), style, 1)}", True
 
 
 def _failure_message(path: Path) -> str | None:
@@ -67,10 +67,11 @@ def sweep_summary(sweep_dir: Path) -> str:
     rows = [(path.name, *_job_row(path)) for path in jobs]
     counts = {s: sum(r[1] == s for r in rows) for s in (OK, FAILED, INCOMPLETE)}
     shown = _shown(sweep_dir)
-    width = max(len(r[0]) for r in rows)
+    width, model = max(len(r[0]) for r in rows), max(len(r[2]) for r in rows)
     lines = [f"Sweep {shown}: {len(rows)} jobs, {counts[OK]} finished"
              + "".join(f", {n} {s}" for s, n in counts.items() if n and s != OK)]
-    lines += [f"  {name:<{width}}  {status:<10}  {detail}".rstrip() for name, status, detail, _ in rows]
+    lines += [f"  {name:<{width}}  {status:<10}  {key:<{model}}  {detail}".rstrip()
+              for name, status, key, detail, _ in rows]
     if any(train for *_, train in rows):
         lines.append(f"Report (tables, figures): hhlif report {shlex.quote(shown)}")
     return "\n".join(lines)

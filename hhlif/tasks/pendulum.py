@@ -33,6 +33,7 @@ clean; it needs a shaped reward. Evaluation always uses a clean environment and 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,8 +92,9 @@ def env_id(task: str, version: str) -> str:
     return f"{ENV_NAMES[task]}-{version}"
 
 
-def make_env(task: str, version: str):
-    """A gymnasium environment for ``task``; ConfigError (with what to do) if it cannot be made."""
+def make_env(task: str, version: str, render: bool = False):
+    """A gymnasium environment for ``task``; ConfigError (with what to do) if it cannot be made. ``render``:
+    made with ``render_mode="rgb_array"`` (frames of :data:`hhlif.render.SIZE`, see :mod:`hhlif.render`)."""
     name = env_id(task, version)
     try:
         import gymnasium as gym
@@ -103,12 +105,22 @@ def make_env(task: str, version: str):
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*is out of date.*")  # v4: the paper's version, on purpose
-            return gym.make(name)
+            if not render:
+                return gym.make(name)
+            from hhlif.render import SIZE
+
+            return gym.make(name, render_mode="rgb_array", width=SIZE[0], height=SIZE[1])
     except gym.error.DependencyNotInstalled as exc:
         raise ConfigError(f"{name} needs MuJoCo ({exc}). Install it with: {INSTALL}") from None
     except gym.error.Error as exc:
         raise ConfigError(f"gymnasium cannot make {name}: {exc}. Allowed task.env_version values: "
                           f"{', '.join(VERSIONS)} (this gymnasium: {gym.__version__}).") from None
+    except (ImportError, AttributeError, OSError, RuntimeError) as exc:
+        if "MUJOCO_GL" not in os.environ:
+            raise
+        from hhlif.render import cannot_render  # MuJoCo's import sets up the OpenGL backend MUJOCO_GL names
+
+        raise cannot_render(exc) from None
 
 
 def describe(env, task: str, version: str) -> EnvSpec:
@@ -171,10 +183,10 @@ class ControlTask:
     """
 
     def __init__(self, task: str, version: str, *, reward: str = "env", state_noise: float = 0.0,
-                 reward_noise: float = 0.0, seed: int = 0):
+                 reward_noise: float = 0.0, seed: int = 0, render: bool = False):
         if reward not in REWARDS:
             raise unknown_choice("task.reward", reward, REWARDS)
-        self.env = make_env(task, version)
+        self.env = make_env(task, version, render)
         self.spec = describe(self.env, task, version)
         self.reward_mode = reward
         self.state_noise = float(state_noise)

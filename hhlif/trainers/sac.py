@@ -101,6 +101,14 @@ def validate(cfg: DictConfig) -> EnvSpec:
                                          or not isinstance(t.target_entropy, (int, float))):
         raise bad_value("trainer.target_entropy", t.target_entropy, "a number or null (null = −action size)")
     validate_loop(t, "fused_adam")
+    record = t.get("record_every_n_evals", 0)
+    if isinstance(record, bool) or not isinstance(record, int) or record < 0:
+        raise bad_value("trainer.record_every_n_evals", record, "an integer ≥ 0 (0: no videos)")
+    if record:
+        from hhlif.render import prefer_egl, video_suffix
+
+        video_suffix("auto")
+        prefer_egl()  # before MuJoCo is first imported (check_task imports it)
     spec = check_task(task)
     if task.pre_agent is not None:
         load_pre_agent(task.pre_agent, spec)
@@ -108,6 +116,40 @@ def validate(cfg: DictConfig) -> EnvSpec:
         build_actor(cfg.network, cfg.neuron, spec)
         build_critic(cfg.network, spec)
     return spec
+
+
+def run_episode(actor, task: ControlTask, seed: int, window: int, *, pre_agent=None,
+                frames: list | None = None, windows: list | None = None) -> tuple[float, int]:
+    """One deterministic episode of ``actor`` in ``task`` from environment seed ``seed``, with the environment's
+    reward and no noise: (return, length). The actor sees the last ``window`` observations (the first one
+    repeated at the start); ``pre_agent`` (the authors' pre-trained agent) acts for the first window. With
+    ``frames`` (a list; ``task`` made with ``render=True``), every frame from the first observation on is
+    appended to it; with ``windows`` (a list), every input window the actor acted on."""
+    from hhlif.render import render_frame
+
+    device = next(actor.parameters()).device
+    obs = task.reset(seed=seed)
+    if frames is not None:
+        frames.append(render_frame(task.env))
+    history = torch.as_tensor(obs, dtype=torch.float32, device=device).expand(window, -1).clone()
+    total, length, done = 0.0, 0, False
+    while not done:
+        if pre_agent is not None and length < window:
+            x = torch.as_tensor(obs, dtype=torch.float32, device=device)[None]
+            action = pre_agent.act(x, deterministic=True)[0]
+        else:
+            action = actor.act(history[None], deterministic=True)[0]
+            if windows is not None:
+                windows.append(history)
+        step = task.step(action.cpu().numpy(), perturb=False)
+        obs = step.obs
+        history = torch.cat([history[1:], torch.as_tensor(obs, dtype=torch.float32, device=device)[None]])
+        total += step.env_reward
+        length += 1
+        done = step.done
+        if frames is not None:
+            frames.append(render_frame(task.env))
+    return total, length
 
 
 def soft_update(target: torch.nn.Module, source: torch.nn.Module, tau: float) -> None:
@@ -176,6 +218,7 @@ class SACTrainer(Trainer):
         self.eval_windows: list[torch.Tensor] = []  # the actor's input windows in the first evaluation episode
         self.last_episode: dict[str, float] = {}
         self.logger = None
+        self.render_task: ControlTask | None = None  # made on the first video (trainer.record_every_n_evals)
         self._sums: dict[str, torch.Tensor] = {}  # update statistics since the last log line
         self._counts: dict[str, int] = {}
         self._timer = {"updates": 0, "update_s": 0.0, "since": time.perf_counter(), "steps": 0}
@@ -391,24 +434,26 @@ class SACTrainer(Trainer):
     def _eval_episode(self, seed: int, keep: bool = False) -> tuple[float, int]:
         """One deterministic episode: its return and length. ``keep``: the actor's input windows are kept in
         :attr:`eval_windows` (for :meth:`record`)."""
-        obs = self.eval_task.reset(seed=seed)
-        window = torch.as_tensor(obs, dtype=torch.float32, device=self.device).expand(self.window, -1).clone()
-        total, length, done = 0.0, 0, False
-        while not done:
-            if self.pre_agent is not None and length < self.window:
-                x = torch.as_tensor(obs, dtype=torch.float32, device=self.device)[None]
-                action = self.pre_agent.act(x, deterministic=True)[0]
-            else:
-                action = self.actor.act(window[None], deterministic=True)[0]
-                if keep:
-                    self.eval_windows.append(window)
-            step = self.eval_task.step(action.cpu().numpy(), perturb=False)
-            obs = step.obs
-            window = torch.cat([window[1:], torch.as_tensor(obs, dtype=torch.float32, device=self.device)[None]])
-            total += step.env_reward
-            length += 1
-            done = step.done
-        return total, length
+        return run_episode(self.actor, self.eval_task, seed, self.window, pre_agent=self.pre_agent,
+                           windows=self.eval_windows if keep else None)
+
+    def _record(self) -> None:
+        """Every ``trainer.record_every_n_evals``-th evaluation: a video of one deterministic episode (the first
+        evaluation episode's seed) in ``videos/step<steps>.mp4`` (or .gif, see :mod:`hhlif.render`)."""
+        from hhlif.render import video_suffix, write_video
+
+        every = self.cfg.trainer.get("record_every_n_evals", 0)
+        if not every or (self.steps // self.cfg.trainer.eval_every) % every:
+            return
+        if self.render_task is None:
+            t = self.cfg.task
+            self.render_task = ControlTask(t.name, t.env_version, seed=self.cfg.seed + EVAL_SEED_OFFSET, render=True)
+        frames: list = []
+        with torch.no_grad():
+            ret, _ = run_episode(self.actor, self.render_task, self.cfg.seed + EVAL_SEED_OFFSET, self.window,
+                                 pre_agent=self.pre_agent, frames=frames)
+        path = write_video(frames, self.run_dir / "videos" / f"step{self.steps:07d}{video_suffix('auto')}")
+        log.info("video of an evaluation episode (return %.1f): %s", ret, path)
 
     def record(self) -> dict:
         """The actor's spikes and voltages, step by step, on :data:`RECORDED_WINDOWS` observation windows spread
@@ -447,6 +492,7 @@ class SACTrainer(Trainer):
         self.last_eval = metrics
         self.logger.scalars({**metrics, best_tag("eval/return_mean"): self.best["eval/return_mean"]}, self.steps)
         self.save("last.pt", *(("best.pt",) if improved else ()))
+        self._record()
         log.info("step %d/%d  eval return %.1f ± %.1f (length %.0f)  best %.1f  episodes %d",
                  self.steps, self.cfg.trainer.total_steps, ret, metrics["eval/return_std"],
                  metrics["eval/length_mean"], self.best["eval/return_mean"], self.episodes)
