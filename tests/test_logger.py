@@ -148,6 +148,9 @@ def test_a_neuron_names_its_voltage_and_every_picture_is_drawn():
     assert set(figures) == {"spikes/neuron/rate_per_step", "spikes/neuron/raster", "spikes/neuron/voltage"}
     for draw in figures.values():
         assert draw().get_axes()
+    diverged = record_layers(neuron, lambda: neuron(torch.full((5, 2, 3), torch.inf)))["neuron"]
+    assert diverged.voltage.isnan().all()  # drawn as gaps
+    assert layer_figures({}, {"neuron": diverged})["spikes/neuron/voltage"]().get_axes()
 
 
 # -- run names --------------------------------------------------------------------------------------------------
