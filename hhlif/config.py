@@ -20,8 +20,9 @@ PLUGINS = {("hydra/launcher", "joblib"): ("hydra-joblib-launcher", "launchers"),
            ("hydra/sweeper", "optuna"): ("hydra-optuna-sweeper", "optuna")}
 
 
-#: characters kept in the overrides part of a run directory's name (others become "_")
-_NAME_CHARS = re.compile(r"[^A-Za-z0-9._=,+@%-]")
+#: characters kept in the overrides part of a run directory's name (others become "_"): none that a Hydra
+#: override would need quoted, so the directory can be named on the command line (resume=PATH)
+_NAME_CHARS = re.compile(r"[^A-Za-z0-9._+@-]")
 NAME_OVERRIDES_MAX = 120  # characters of the overrides part of a run directory's name (longer: cut, "+" added)
 
 
@@ -34,10 +35,11 @@ def _model_key(*, _root_: DictConfig) -> str:
 
 
 def _overrides(*, _root_: DictConfig) -> str:
-    """``${hhlif.overrides:}``: ``-key=value,...`` for the command line's overrides (``hydra.overrides.task``)
-    that are not in ``hydra.job.config.override_dirname.exclude_keys`` (settings the name shows otherwise, or
-    that do not change what a run computes; in a sweep, the settings every job shares), sorted; empty when
-    there are none. Characters a file name should not hold become ``_``."""
+    """``${hhlif.overrides:}``: ``-key@value-key@value...`` for the command line's overrides
+    (``hydra.overrides.task``) that are not in ``hydra.job.config.override_dirname.exclude_keys`` (settings the
+    name shows otherwise, or that do not change what a run computes; in a sweep, the settings every job
+    shares), sorted; empty when there are none. Other characters than letters, digits and ``._+@-`` become
+    ``_``."""
     hydra = _root_.get("hydra")
     if hydra is None:
         return ""
@@ -46,8 +48,8 @@ def _overrides(*, _root_: DictConfig) -> str:
     for override in OmegaConf.select(hydra, "overrides.task", default=None) or ():
         key, _, value = str(override).partition("=")
         if key.lstrip("+~") not in exclude:
-            items.append(f"{key.lstrip('+~')}={value}")
-    text = _NAME_CHARS.sub("_", ",".join(sorted(items)))
+            items.append(_NAME_CHARS.sub("_", f"{key.lstrip('+~')}@{value}"))
+    text = "-".join(sorted(items))
     if len(text) > NAME_OVERRIDES_MAX:
         text = text[:NAME_OVERRIDES_MAX - 1] + "+"
     return f"-{text}" if text else ""

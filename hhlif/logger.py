@@ -8,19 +8,17 @@ layer fires (with its images), ``cost/`` what it costs. Accuracies are fractions
 ``train/skipped_batches``) is not logged, so no flat zero chart sits among the curves.
 
 **HParams.** Each run writes its hyper-parameters (:func:`hhlif.report.naming.hparams_of`: the model key
-and every leaf of the resolved config that defines the run), plus the numbers a trainer declares constant for
-the run (:meth:`RunLogger.constants`: the parameter counts), as a TensorBoard *session start* summary into
-its own event file, and a *session end* (success) summary with ``metrics.json``. (The FLOPs counts are
-constants too, but not columns: TensorBoard lists the columns that differ between runs first, alphabetically,
-and they would push the model key aside.) TensorBoard's HParams tab
-then shows one row per run, named like the run, whose metric columns are the last values of the run's
-scalars; the trainers log the best value so far of the metric that selects ``best.pt`` as a curve
-(``test/best_acc_mean``, ``eval/best_return_mean``), so it is a column too. Unlike
-``SummaryWriter.add_hparams``, this writes no second run in a sub-directory (which would show as a separate
-run next to the real one) and no *experiment* summary: TensorBoard uses one arbitrary run's experiment summary
-for all runs when there are several, while without one it builds the table from every run's own
-hyper-parameters, listing those that differ between the runs first. TensorBoard keeps the first session start
-summary of a run, so it is written once, at the first event (after the constants).
+and every leaf of the resolved config that defines the run) and the parameter counts (declared with
+:meth:`RunLogger.constants`) as a TensorBoard *session start* summary into its own event file, once, before
+its first event (TensorBoard keeps a run's first one); ``write_metrics`` adds a *session end* (success)
+summary. TensorBoard's HParams tab then shows one row per run, named like the run, whose metric columns are
+the last values of the run's scalars. The trainers log the best value so far of the metric that selects
+``best.pt`` as a curve (``test/best_acc_mean``, ``eval/best_return_mean``), so it is a column too. The FLOPs
+counts are constants that are not columns: TensorBoard lists the columns that differ between runs first,
+alphabetically, and they would push the model key aside. Unlike ``SummaryWriter.add_hparams``, this writes
+no second run in a sub-directory (which would show as a separate run next to the real one) and no
+*experiment* summary: TensorBoard uses one arbitrary run's experiment summary for all runs when there are
+several, while without one it builds the table from every run's own hyper-parameters.
 
 **metrics.json** lists the final metrics first (``test/``, ``eval/``, ``train/``), then ``best`` (the metrics of
 the best evaluation), then the rest (counters, parameters, cost) and ``meta``.

@@ -131,8 +131,8 @@ def test_train_writes_config_events_checkpoints_and_metrics(cli, tmp_path):
     assert "epoch 2/2" in out.stdout
     (run,) = run_dirs(tmp_path)
     assert run.parent.name == "LIF_fc-multimnist"
-    assert run.name.endswith("-seed1-task.limit_test=128,task.limit_train=256,trainer.batch_size=64,"
-                             "trainer.max_epochs=2")  # the overrides that differ from the defaults
+    assert run.name.endswith("-seed1-task.limit_test@128-task.limit_train@256-trainer.batch_size@64-"
+                             "trainer.max_epochs@2")  # the overrides that differ from the defaults
 
     config = (run / ".hydra" / "config.yaml").read_text()
     for needle in ("seed: 1", "max_epochs: 2", "threshold: 0.3", "decay: 0.2", "limit_train: 256", "device: auto"):

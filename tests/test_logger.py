@@ -148,6 +148,9 @@ def test_a_neuron_names_its_voltage_and_every_picture_is_drawn():
     assert set(figures) == {"spikes/neuron/rate_per_step", "spikes/neuron/raster", "spikes/neuron/voltage"}
     for draw in figures.values():
         assert draw().get_axes()
+    diverged = record_layers(neuron, lambda: neuron(torch.full((5, 2, 3), torch.inf)))["neuron"]
+    assert diverged.voltage.isnan().all()  # drawn as gaps
+    assert layer_figures({}, {"neuron": diverged})["spikes/neuron/voltage"]().get_axes()
 
 
 # -- run names --------------------------------------------------------------------------------------------------
@@ -160,7 +163,10 @@ def test_run_directories_say_what_ran():
     assert lif.startswith("outputs/train/LIF_fc-multimnist/") and wide.startswith("outputs/train/4LIF_fc-multimnist/")
     assert run_dir("neuron=hh", "task=inverted_pendulum").startswith("outputs/train/HH_policy-inverted_pendulum/")
     name = run_dir("neuron=hh", "seed=3", "trainer.optimizer.lr=0.001", "trainer.progress=never").split("/")[-1]
-    assert name.endswith("-seed3-trainer.optimizer.lr=0.001")  # the seed and the overrides that differ
+    assert name.endswith("-seed3-trainer.optimizer.lr@0.001")  # the seed and the overrides that differ
+    # nothing a Hydra override would need quoted: the directory can be given as resume=PATH
+    odd = run_dir("task.pickle='/data/a=b,c.pickle'", "trainer.scheduler.milestones=[5,10]").split("/")[-1]
+    assert odd.endswith("-task.pickle@__data_a_b_c.pickle_-trainer.scheduler.milestones@_5_10_")
 
 
 def test_a_sweep_job_is_named_by_what_differs_between_the_jobs():
@@ -169,4 +175,4 @@ def test_a_sweep_job_is_named_by_what_differs_between_the_jobs():
                             f"hydra.job.config.override_dirname.exclude_keys=[{','.join(excluded)},trainer.max_epochs]"],
                   with_hydra=True)
     cfg.hydra.job.num = 3
-    assert OmegaConf.select(cfg, "hydra.sweep.subdir") == "3-4LIF_fc-multimnist-seed2-task.noise.amplitude=25"
+    assert OmegaConf.select(cfg, "hydra.sweep.subdir") == "3-4LIF_fc-multimnist-seed2-task.noise.amplitude@25"

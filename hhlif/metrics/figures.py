@@ -96,7 +96,7 @@ def _trace_units(spikes: torch.Tensor, voltage: torch.Tensor, count: int) -> lis
     """Units of one sample to trace: one per spike count spread over the counts that occur (busy, occasional
     and silent units; at each count the one with the highest peak voltage), then evenly over the ranking."""
     n = voltage.shape[1]
-    peak = voltage.max(0).values
+    peak = voltage.nan_to_num(nan=-1e30).max(0).values.clamp_min(-1e30)
     counts = spikes.sum(0) if spikes.shape[1] == n else torch.zeros(n)
     ranked = torch.argsort(counts * (1 + float(peak.abs().max())) + peak, descending=True, stable=True).tolist()
     levels = counts.unique().flip(0)
@@ -129,7 +129,7 @@ def voltage(name: str, trace: LayerTrace, what: str = "sample"):
         ax.axhline(trace.threshold, color="tab:red", linestyle="--", linewidth=1)
         if s.shape[1] == v.shape[1]:
             fired = steps[s[:, unit] > 0]
-            top = max(float(v[:, unit].max()), trace.threshold)
+            top = max(float(v[:, unit].nan_to_num(nan=-torch.inf).max()), trace.threshold)
             ax.plot(fired, [top * 1.08 if top > 0 else 0.1] * len(fired), "|", color="black", markersize=8)
             ax.set_title(f"unit {unit}: {int(s[:, unit].sum())} spikes", fontsize="small")
         else:

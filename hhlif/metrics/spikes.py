@@ -105,7 +105,10 @@ def record_layers(model: nn.Module, run: Callable[[], Any]) -> dict[str, LayerTr
                 s, state = neuron.step(current, state)
                 v = neuron.voltage(state)
                 spikes.append(s.flatten(1).float().cpu())
-                volts.append(None if v is None else v.flatten(1).float().cpu())
+                # a diverged value (±inf) is drawn as a gap, like NaN
+                volts.append(None if v is None else v.flatten(1).float().cpu().nan_to_num(nan=torch.nan,
+                                                                                             posinf=torch.nan,
+                                                                                             neginf=torch.nan))
             out[name] = LayerTrace(torch.stack(spikes), None if volts[0] is None else torch.stack(volts),
                                    neuron.threshold)
     return out

@@ -347,9 +347,11 @@ class ClassifyTrainer(Trainer):
         x = self.test_batches.sample(RECORDED_SAMPLES)
         state = rng_state()
         self.model.eval()
+        self.guard(self.model, False)  # a picture of a diverged state shows it; the loop reports it
         try:
             return record_layers(self.model, lambda: self.model(x))
         finally:
+            self.guard(self.model, bool(self.cfg.trainer.check_finite))
             set_rng_state(state)
 
     def measure_flops(self, samples: int = 8) -> dict[str, float]:

@@ -463,9 +463,11 @@ class SACTrainer(Trainer):
         picks = np.linspace(0, len(self.eval_windows) - 1, min(RECORDED_WINDOWS, len(self.eval_windows)))
         windows = torch.stack([self.eval_windows[int(round(i))] for i in picks])
         state = rng_state()
+        self.guard(self.actor, False)
         try:
             return record_layers(self.actor, lambda: self.actor.act(windows, deterministic=True))
         finally:
+            self.guard(self.actor, bool(self.cfg.trainer.check_finite))
             set_rng_state(state)
 
     def _evaluate_and_save(self) -> None:
