@@ -22,7 +22,7 @@ from typing import Any
 from hhlif import __version__
 from hhlif.errors import ConfigError
 from hhlif.files import safe_name, write_text_atomic
-from hhlif.report import plots
+from hhlif.report import ladder, plots
 from hhlif.report.curves import Series, read_scalars
 from hhlif.report.runs import (
     FAILED,
@@ -103,6 +103,7 @@ class Report:
     swept: dict[str, list[str]]  # trainer → its swept settings
     files: list[Path] = field(default_factory=list)
     figures: list[tuple[str, str]] = field(default_factory=list)  # (file name, caption)
+    sections: list[str] = field(default_factory=list)  # further markdown sections (hhlif.report.ladder)
 
 
 # -- the output directory ----------------------------------------------------------------------------------------
@@ -163,6 +164,7 @@ def make_report(paths: Sequence[Path], out: Path | None = None, *, force: bool =
     need = [r for r in runs if scalars or (r.status == OK and r.kind == "sac")]
     series = {r.path: read_scalars(r.path, None if scalars else CURVE_TAGS) for r in need}
     _figures(report, series, smooth)
+    ladder.extend(report)
     every = list(dict.fromkeys(k for keys in swept.values() for k in keys))
     _write(out / "report.csv", _csv(group_rows(groups, every, out)), report)
     _write(out / "runs.csv", _csv(run_rows(runs, every, out)), report)
@@ -411,6 +413,8 @@ def markdown(report: Report, paths: Sequence[Path], command: str) -> str:
             lines += ["Swept settings (runs of one task and model differ in them): "
                       + ", ".join(f"`{k}`" for k in keys) + ".", ""]
         lines += _md_table(header, rows)
+    for section in report.sections:
+        lines += ["", section]
     failed = [r for r in runs if r.status == FAILED]
     if failed:
         lines += ["", "## Failed runs", "", *_md_table(
