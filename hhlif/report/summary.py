@@ -40,8 +40,7 @@ def _job_row(path: Path) -> tuple[str, str, str, bool]:
     key = kind_of(run.kind).primary
     if not key or key not in run.metrics:
         return OK, run.model, "", True
-    style = "pct" if key.split("/")[-1].startswith("acc") else "num"
-    return OK, run.model, f"{key} {format_stat(Stat.of([run.metrics[key]]), style, 1)}", True
+    return OK, run.model, f"{key} {format_stat(Stat.of([run.metrics[key]]), 'num', 1)}", True  # as the console
 
 
 def _failure_message(path: Path) -> str | None:
