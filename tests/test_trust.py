@@ -303,7 +303,7 @@ def test_values_that_can_only_exhaust_memory_are_refused_with_the_figure(tmp_pat
 
 
 @pytest.mark.parametrize("override,expected", [
-    ("neuron=", "neuron='' is not a known choice. Valid choices: binary, hh"),
+    ("neuron=", "neuron='' is not a known choice. Valid choices: adex, alif, binary, hh"),
     ("trainer.select=é", "cannot read the override 'trainer.select=é': it holds 'é', which needs quotes"),
     ("seed=" + "9x" * 3000, "(6000 characters) is not allowed: expected a non-negative integer"),
     ("=5", "'=5' is not an override: expected key=value"),
