@@ -2,11 +2,11 @@
 VENV       ?= .venv
 PYTHON     ?= python3
 TORCH_SPEC ?= torch==2.13.0
-EXTRAS     ?= dev,launchers,optuna,video
+EXTRAS     ?= dev,launchers,optuna,docs,video
 BIN        := $(VENV)/bin
 ARGS       ?=
 
-.PHONY: setup train test test-slow smoke lint format tensorboard clean
+.PHONY: setup train test test-slow smoke lint format docs docs-serve tensorboard clean
 
 setup: $(BIN)/hhlif ## create .venv with torch ($(TORCH_SPEC)) and hhlif[$(EXTRAS)]
 
@@ -34,9 +34,15 @@ lint: setup
 format: setup
 	$(BIN)/ruff check --fix hhlif tests scripts
 
+docs: setup ## build the documentation site into site/ (strict: a warning or a broken link fails)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+docs-serve: setup ## serve the documentation at http://127.0.0.1:8000, rebuilt on every change
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve
+
 tensorboard: setup ## browse every run and sweep
 	$(BIN)/tensorboard --logdir outputs
 
 clean: ## remove caches and build artefacts (keeps outputs/)
-	rm -rf .pytest_cache .ruff_cache build dist *.egg-info
+	rm -rf .pytest_cache .ruff_cache build dist site *.egg-info
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,4 +1,4 @@
-"""Train hhlif's HH layer inside a plain PyTorch loop (the README's library example)."""
+"""Train hhlif's HH layer inside a plain PyTorch loop (the README and docs/tutorials/hh-layer-pytorch.md show it)."""
 import torch
 
 import hhlif

@@ -1,9 +1,15 @@
-"""Checkpoints: written atomically (temporary file, then rename), read back with clear errors."""
+"""Checkpoints: written atomically (a unique temporary file, then a rename), read back with clear errors.
+
+A checkpoint is read with ``torch.load(weights_only=True)``: only tensors, NumPy arrays (allow-listed:
+:data:`NUMPY_GLOBALS`), plain containers, strings and numbers are rebuilt. A file that names anything else (a
+function, a class) is refused before anything in it runs, so a checkpoint from someone else cannot run code.
+"""
 
 from __future__ import annotations
 
-import os
+import pickle
 import random
+import re
 from pathlib import Path
 from typing import Any
 
@@ -11,31 +17,41 @@ import numpy as np
 import torch
 
 from hhlif.errors import RunError
+from hhlif.files import atomic_write
+
+#: what a checkpoint may hold besides tensors and plain values: NumPy arrays (a pendulum's state, NumPy's RNG)
+NUMPY_GLOBALS = [np._core.multiarray._reconstruct, np.ndarray, np.dtype,
+                 *(type(np.dtype(code)) for code in "?bBhHiIlLqQefdgFDG")]
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> Path:
-    """Save ``state`` to ``path`` so that a reader never sees a partial file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    """Save ``state`` to ``path`` so that a reader never sees a partial file; a failed write raises
+    :class:`~hhlif.files.WriteError` and leaves the previous file at ``path`` intact."""
+    return atomic_write(Path(path), lambda tmp: torch.save(state, tmp), what="checkpoint",
+                        advice="Free some space or fix the directory's permissions, then continue with resume=true.")
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a checkpoint written by :func:`save_checkpoint`."""
+    """Load a checkpoint written by :func:`save_checkpoint` (``weights_only``: no code from the file runs)."""
     path = Path(path)
     if not path.is_file():
         raise RunError(f"checkpoint {path} does not exist.")
     try:
-        return torch.load(path, map_location=map_location, weights_only=False)
+        with torch.serialization.safe_globals(NUMPY_GLOBALS):
+            state = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        found = re.search(r"GLOBAL ([\w.]+)", str(exc))
+        named = f"it names {found[1]}, which" if found else "it holds an object that"
+        raise RunError(f"refusing checkpoint {path}: {named} an hhlif checkpoint never holds (only tensors, arrays "
+                       "and plain values are loaded; nothing in the file was run). Delete it if you did not make "
+                       "it, or point to another checkpoint.") from None
     except Exception as exc:  # a truncated or foreign file
-        raise RunError(f"checkpoint {path} cannot be read ({exc}). It may be truncated or not an hhlif "
-                       "checkpoint; delete it or point to another one.") from None
+        raise RunError(f"checkpoint {path} cannot be read ({str(exc).strip().splitlines()[0][:200]}). It may be "
+                       "truncated or not an hhlif checkpoint; delete it or point to another one.") from None
+    if not isinstance(state, dict):
+        raise RunError(f"checkpoint {path} holds a {type(state).__name__}, not an hhlif checkpoint (a dict with "
+                       "the run's state). Point to another one.")
+    return state
 
 
 def rng_state() -> dict[str, Any]:

@@ -26,7 +26,7 @@ from omegaconf import OmegaConf
 from hhlif import __version__
 from hhlif.commands import COMMANDS, declared
 from hhlif.config import compose, config_file
-from hhlif.errors import ConfigError, HhlifError, Interrupted
+from hhlif.errors import STOP_SIGNALS, ConfigError, HhlifError, Interrupted, RunError, shorten
 from hhlif.experiment import finished
 from hhlif.plugins import GROUPS, TargetError, entry_points
 from hhlif.resume import (
@@ -35,10 +35,10 @@ from hhlif.resume import (
     check_writable,
     config_of,
     find_previous,
-    holds_run,
     run_dir_of,
     wants_resume,
 )
+from hhlif.rundir import claim, claim_fresh, holds_run
 
 log = logging.getLogger("hhlif")
 MAX_VALIDATED_JOBS = 256
@@ -57,7 +57,7 @@ def _usage() -> str:
 
 def report(command: str, error: HhlifError) -> None:
     """Print a user error the one way hhlif does: on stderr, without traceback."""
-    print(f"hhlif {command}: error: {error}", file=sys.stderr)
+    print(f"hhlif {command}: error: {shorten(str(error))}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,16 +74,71 @@ def main(argv: list[str] | None = None) -> int:
               "Run 'hhlif --help'.", file=sys.stderr)
         return 2
     command = _command(name, rest)
-    try:
-        if hasattr(command, "main"):  # a command without a Hydra config of its own (hhlif report)
-            return command.main(rest)
-        rest = _prepare(command, rest)
-        if rest is None:  # printed what was asked (the configs of a sweep's jobs)
-            return 0
-    except HhlifError as error:
-        report(name, error)
-        return error.exit_code
-    return _run_hydra(name, command, rest)
+    with _signals_stop():
+        try:
+            if hasattr(command, "main"):  # a command without a Hydra config of its own (hhlif report)
+                return command.main(rest)
+            rest = _prepare(command, rest)
+            if rest is None:  # printed what was asked (the configs of a sweep's jobs)
+                return 0
+            return _run_hydra(name, command, rest)
+        except HhlifError as error:
+            report(name, error)
+            return error.exit_code
+        except Stopped as stop:
+            error = stop.error(name)
+            report(name, error)
+            return error.exit_code
+        except OSError as exc:  # a path the command line names that the system refuses (too long, no access)
+            error = os_error(exc, ConfigError)
+            report(name, error)
+            return error.exit_code
+
+
+def os_error(exc: OSError, kind: type[HhlifError] = RunError) -> HhlifError:
+    """A user error for an OSError that reached the command: the system's reason and the file it concerns."""
+    where = f": {exc.filename}" if exc.filename else ""
+    return kind(f"{exc.strerror or exc}{where}. Check the paths given (data.root, task.pickle, hydra.run.dir...) "
+                "and their permissions.")
+
+
+class Stopped(BaseException):
+    """SIGINT or SIGTERM outside a training loop (which saves and stops on its own, ``hhlif.runtime.GracefulStop``).
+
+    A BaseException, like KeyboardInterrupt, so that no ``except Exception`` on the way (Hydra's included)
+    swallows it; every ``finally`` on the way runs, so no temporary file is left."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = int(signum)
+
+    def error(self, command: str) -> Interrupted:
+        advice = (" Run the same command with resume=true to continue from its last checkpoint, if it wrote one."
+                  if command == "train" else " Run the command again.")
+        return Interrupted(self.signum, f"stopped by {signal.Signals(self.signum).name}; nothing half-written was "
+                           f"left behind and earlier results are intact.{advice}")
+
+
+class _signals_stop:
+    """While active (in the main thread), SIGINT and SIGTERM raise :class:`Stopped` (exit status 130 / 143)."""
+
+    def __enter__(self):
+        import threading
+
+        self.saved = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in STOP_SIGNALS:
+                self.saved[sig] = signal.signal(getattr(signal, sig), self._raise)
+        return self
+
+    @staticmethod
+    def _raise(signum, frame):  # noqa: ARG004
+        raise Stopped(signum)
+
+    def __exit__(self, *exc):
+        for sig, handler in self.saved.items():
+            signal.signal(getattr(signal, sig), handler)
+        return False
 
 
 #: Hydra's options that only print (help, config, info): they need the command's config, not its code
@@ -126,21 +181,27 @@ def _prepare(command: ModuleType, argv: list[str]) -> list[str] | None:
                 raise ConfigError(f"{error} (in {config_file(cfg, error.section)})") from None
     if info_only or first is None:
         return argv
+    if args.multirun:  # the jobs' directory names show only the overrides that differ between them
+        argv = [*argv, _shared_overrides(first, jobs)]
     key = "hydra.sweep.dir" if args.multirun else "hydra.run.dir"
     given = [o.split("=", 1)[1] for o in overrides if o.split("=", 1)[0].lstrip("+~") == key]
+    if given and not given[-1].strip():
+        raise ConfigError(f"{key}= is empty: it would write the run into the working directory. Give a directory "
+                          f"(e.g. {key}=outputs/my-run), or leave it out for a new time-stamped one.")
     resume = OmegaConf.select(first, "resume", default=False)
     if wants_resume(resume):
         target = _resume_target(first, key, resume, overrides, args.multirun, given)
-        return [*argv, f"{key}={target}"] if not given else argv
+        claim(target, key)  # refused while another process runs (or resumes) it
+        return [*argv, _path_override(key, target)] if not given else argv
     if given:
-        if holds_run(Path(given[0])):
-            raise ConfigError(f"{key}={given[0]} already holds a run. Add resume=true to continue it, or choose "
-                              "another directory: nothing of an earlier run is overwritten.")
-        check_writable(Path(given[0]))
+        _refuse_taken(key, given[-1])  # before the claim, which would touch the earlier run's lock file
+        check_writable(Path(given[-1]))
+        claim(Path(given[-1]), key)
+        _refuse_taken(key, given[-1])  # written between the check and the claim by a process now gone
         return argv
-    fresh = _fresh_dir(first, key)
-    check_writable(Path(fresh))
-    return [*argv, f"{key}={fresh}"]
+    base = Path(str(OmegaConf.select(first, key)))
+    check_writable(base)
+    return [*argv, _path_override(key, claim_fresh(base, key))]
 
 
 def _show_jobs(command: ModuleType, jobs: list[list[str]], args) -> None:
@@ -153,6 +214,33 @@ def _show_jobs(command: ModuleType, jobs: list[list[str]], args) -> None:
             cfg = OmegaConf.select(cfg, args.package)
         text = OmegaConf.to_yaml(cfg, resolve=args.resolve) if OmegaConf.is_config(cfg) else f"{cfg}\n"
         print(f"# job {num}: {' '.join(job) or '(no overrides)'}\n{text}")
+
+
+def _path_override(key: str, path) -> str:
+    """``key=path`` as a Hydra override, quoted: a run directory's name may hold ``=`` and ``,``."""
+    path = str(path)
+    return f"{key}='{path}'" if "'" not in path else f'{key}="{path}"'
+
+
+def _shared_overrides(cfg, jobs: list[list[str]]) -> str:
+    """The override adding the keys every job of a sweep sets alike to those left out of the jobs' directory
+    names (``hydra.job.config.override_dirname.exclude_keys``, read by ``${hhlif.overrides:}``)."""
+    key = "hydra.job.config.override_dirname.exclude_keys"
+    values: dict[str, set[str]] = {}
+    for job in jobs:
+        for override in job:
+            name, _, value = override.partition("=")
+            values.setdefault(name.lstrip("+~"), set()).add(value)
+    shared = [k for k, v in values.items() if len(v) == 1 and all(any(o.partition("=")[0].lstrip("+~") == k
+                                                                       for o in job) for job in jobs)]
+    excluded = list(OmegaConf.select(cfg, key, default=None) or ()) + sorted(set(shared))
+    return f"{key}=[{','.join(dict.fromkeys(excluded))}]"
+
+
+def _refuse_taken(key: str, given: str) -> None:
+    if holds_run(Path(given)):
+        raise ConfigError(f"{key}={given} already holds a run. Add resume=true to continue it, or choose another "
+                          "directory: nothing of an earlier run is overwritten.")
 
 
 def _resume_target(cfg, key: str, resume, overrides: list[str], multirun: bool, given: list[str]) -> Path:
@@ -233,16 +321,6 @@ def _without_hydra(cfg):
     return cfg
 
 
-def _fresh_dir(cfg, key: str) -> str:
-    """The configured output directory, with ``-1``, ``-2``... appended if an earlier run already uses it."""
-    base = str(OmegaConf.select(cfg, key))
-    path, n = Path(base), 0
-    while path.exists():
-        n += 1
-        path = Path(f"{base}-{n}")
-    return str(path)
-
-
 # -- the run ----------------------------------------------------------------------------------------------
 def _run_hydra(name: str, command: ModuleType, argv: list[str]) -> int:
     import hydra
@@ -256,6 +334,11 @@ def _run_hydra(name: str, command: ModuleType, argv: list[str]) -> int:
         hc = HydraConfig.get()
         run_dir = Path(hc.runtime.output_dir)
         multirun = hc.mode == RunMode.MULTIRUN
+        try:  # a sweep's job (perhaps in another process); a single run holds its claim already
+            claim(run_dir)
+        except HhlifError as error:  # another process owns the directory: write nothing into it
+            report(name, error)
+            raise SystemExit(error.exit_code) from None
         try:
             if multirun:
                 finished = _finished_job(cfg, run_dir)
@@ -270,12 +353,17 @@ def _run_hydra(name: str, command: ModuleType, argv: list[str]) -> int:
             if signal.Signals(error.signum).name in GracefulStop.HOOKED:
                 hand_over(error.signum)  # submitit: requeue the job, which then continues its checkpoint
             raise SystemExit(error.exit_code) from None
-        except HhlifError as error:
+        except (HhlifError, OSError) as error:
+            error = os_error(error) if isinstance(error, OSError) else error
             _mark_failed(name, run_dir, error, error.exit_code)
             report(name, error)
             if not multirun:
                 raise SystemExit(error.exit_code) from None
             return None
+        except Stopped as stop:  # a signal outside the training loop
+            error = stop.error(name)
+            _mark_failed(name, run_dir, error, error.exit_code)
+            raise
         except Exception as error:  # a bug in hhlif: recorded too, then shown with its traceback
             _mark_failed(name, run_dir, error, 1)
             raise
@@ -375,7 +463,7 @@ def _mark_failed(name: str, run_dir: Path, error: BaseException, exit_status: in
 
     try:
         write_failure(run_dir, error, exit_status, name)
-    except OSError as exc:
+    except (OSError, HhlifError) as exc:  # a full disk, most often: the error itself says so
         log.warning("could not record the failure in %s: %s", run_dir, exc)
 
 

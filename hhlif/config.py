@@ -20,6 +20,45 @@ PLUGINS = {("hydra/launcher", "joblib"): ("hydra-joblib-launcher", "launchers"),
            ("hydra/sweeper", "optuna"): ("hydra-optuna-sweeper", "optuna")}
 
 
+#: characters kept in the overrides part of a run directory's name (others become "_"): none that a Hydra
+#: override would need quoted, so the directory can be named on the command line (resume=PATH)
+_NAME_CHARS = re.compile(r"[^A-Za-z0-9._+@-]")
+NAME_OVERRIDES_MAX = 120  # characters of the overrides part of a run directory's name (longer: cut, "+" added)
+
+
+def _model_key(*, _root_: DictConfig) -> str:
+    """``${hhlif.model_key:}``: the model key of the config (``HH_fc``, ``4LIF_fc``; a plugin neuron's name), as
+    the HParams tab and ``hhlif report`` name the model."""
+    from hhlif.report.naming import model_key
+
+    return model_key(_root_)
+
+
+def _overrides(*, _root_: DictConfig) -> str:
+    """``${hhlif.overrides:}``: ``-key@value-key@value...`` for the command line's overrides
+    (``hydra.overrides.task``) that are not in ``hydra.job.config.override_dirname.exclude_keys`` (settings the
+    name shows otherwise, or that do not change what a run computes; in a sweep, the settings every job
+    shares), sorted; empty when there are none. Other characters than letters, digits and ``._+@-`` become
+    ``_``."""
+    hydra = _root_.get("hydra")
+    if hydra is None:
+        return ""
+    exclude = set(OmegaConf.select(hydra, "job.config.override_dirname.exclude_keys", default=None) or ())
+    items = []
+    for override in OmegaConf.select(hydra, "overrides.task", default=None) or ():
+        key, _, value = str(override).partition("=")
+        if key.lstrip("+~") not in exclude:
+            items.append(_NAME_CHARS.sub("_", f"{key.lstrip('+~')}@{value}"))
+    text = "-".join(sorted(items))
+    if len(text) > NAME_OVERRIDES_MAX:
+        text = text[:NAME_OVERRIDES_MAX - 1] + "+"
+    return f"-{text}" if text else ""
+
+
+OmegaConf.register_new_resolver("hhlif.model_key", _model_key, replace=True)
+OmegaConf.register_new_resolver("hhlif.overrides", _overrides, replace=True)
+
+
 def compose(config_name: str, overrides: list[str], *, where: str = "", with_hydra: bool = False) -> DictConfig:
     """The config ``config_name`` (a root config of ``conf/``, installed as ``hhlif.conf``) with ``overrides`` applied.
 
@@ -30,31 +69,118 @@ def compose(config_name: str, overrides: list[str], *, where: str = "", with_hyd
     from hydra import compose as hydra_compose
     from hydra import initialize_config_module
     from hydra.core.global_hydra import GlobalHydra
-    from hydra.errors import HydraException, MissingConfigException
+    from hydra.errors import HydraException, MissingConfigException, OverrideParseException
     from omegaconf.errors import OmegaConfBaseException
 
     prefix = f"{where}: " if where else ""
+    for override in overrides:
+        if not _key_of(override) and not override.startswith("~"):
+            raise ConfigError(f"{prefix}{override!r} is not an override: expected key=value (group=option, "
+                              "key.sub=value, +key=value).")
+
+    def composed(overrides: list[str], with_hydra: bool) -> DictConfig:
+        return hydra_compose(config_name=config_name, overrides=overrides, return_hydra_config=with_hydra)
+
     try:
-        if GlobalHydra.instance().is_initialized():
-            cfg = hydra_compose(config_name=config_name, overrides=overrides, return_hydra_config=with_hydra)
-        else:
-            with initialize_config_module(config_module="hhlif.conf", version_base="1.3"):
-                cfg = hydra_compose(config_name=config_name, overrides=overrides, return_hydra_config=with_hydra)
+        context = (_no_context() if GlobalHydra.instance().is_initialized()
+                   else initialize_config_module(config_module="hhlif.conf", version_base="1.3"))
+        with context:
+            try:
+                _check_added_keys(config_name, overrides, composed, prefix)
+                cfg = composed(overrides, with_hydra)
+            except HydraException as exc:
+                unknown = re.search(r"Could not override '([^']+)'", str(exc))
+                if not unknown:
+                    raise
+                rest = [o for o in overrides if _key_of(o) != unknown[1]]
+                raise _unknown_key(config_name, unknown[1], overrides, composed(rest, False), prefix) from None
     except MissingConfigException as exc:
-        found = re.search(r"Could not find '(.+)/([^/']+)'", str(exc))
+        found = re.search(r"Could not find '(.+)/([^/']*)'", str(exc))
         if exc.options and found:
             plugin = PLUGINS.get((found[1], found[2]))
             hint = f" It comes with {plugin[0]}: pip install 'hhlif[{plugin[1]}]'." if plugin else ""
             raise ConfigError(f"{prefix}{found[1]}={found[2]!r} is not a known choice. "
                               f"Valid choices: {', '.join(sorted(exc.options))}.{hint}") from None
         raise ConfigError(prefix + str(exc).split("\nConfig search path")[0].replace("\n", " ")) from None
-    except (HydraException, OmegaConfBaseException) as exc:
+    except OverrideParseException:
+        raise _unreadable(overrides, prefix) from None
+    except (HydraException, OmegaConfBaseException, ValueError) as exc:
         cause = f" ({exc.__cause__})" if exc.__cause__ else ""
         raise ConfigError(f"{prefix}{exc}{cause}".replace("\n", " ")) from None
     if not with_hydra:
         with open_dict(cfg):
             cfg.pop("hydra", None)
     return cfg
+
+
+def _unreadable(overrides: list[str], prefix: str) -> ConfigError:
+    """The error for an override Hydra's grammar cannot read: which one, and how to write it."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    for override in overrides:
+        try:
+            parser.parse_overrides([override])
+        except Exception:  # noqa: BLE001 - this is the one
+            key, _, value = override.partition("=")
+            odd = sorted({c for c in value if not c.isascii() or not c.isprintable()})
+            why = (f"it holds {', '.join(map(repr, odd))}, which needs quotes" if odd else
+                   "expected key=value (group=option, key.sub=value, +key=value)")
+            quoted = f" Write it as {key}='{value}'." if odd and key else ""
+            return ConfigError(f"{prefix}cannot read the override {override!r}: {why}.{quoted}")
+    return ConfigError(f"{prefix}cannot read the overrides {overrides}.")
+
+
+def _key_of(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~").strip()
+
+
+def _check_added_keys(config_name: str, overrides: list[str], composed, prefix: str) -> None:
+    """Refuse ``+key=value`` when no selected config defines ``key`` (a misspelt key Hydra would silently add),
+    unless ``key`` is a config group (``+experiment=...``) or a parameter of a section that names its class
+    (``_target_``: the class's own signature checks it when the section is built)."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    loader = GlobalHydra.instance().config_loader()
+    added = [o for o in overrides if o.startswith("+") and not _key_of(o).startswith("hydra.")
+             and not loader.get_group_options(_key_of(o).replace(".", "/"))]
+    if not added:
+        return
+    base = composed([o for o in overrides if o not in added], False)
+    for override in added:
+        key = _key_of(override)
+        parent = key.rpartition(".")[0]
+        node = OmegaConf.select(base, parent) if parent else base
+        if OmegaConf.select(base, key, default=_ABSENT) is _ABSENT and not (
+                isinstance(node, DictConfig) and "_target_" in node):
+            raise _unknown_key(config_name, key, overrides, base, prefix)
+
+
+def _unknown_key(config_name: str, key: str, overrides: list[str], base: DictConfig, prefix: str) -> ConfigError:
+    """The error for ``key``, which no selected config defines, with the closest valid key."""
+    import difflib
+
+    from hydra.core.global_hydra import GlobalHydra
+
+    given = next((o for o in overrides if _key_of(o) == key), key)
+    keys = [*flatten(OmegaConf.to_container(base, resolve=False)), *_sections(base)]
+    groups = GlobalHydra.instance().config_loader().get_group_options  # a group too: +netwrok=conv → network
+    keys += [g for g in ("experiment", "model", "profile") if groups(g)]
+    close = difflib.get_close_matches(key, keys, n=1, cutoff=0.6)
+    hint = f" Did you mean {close[0]}?" if close else ""
+    return ConfigError(f"{prefix}{given}: no selected config defines the key {key}.{hint} Run "
+                       f"'hhlif {config_name} --cfg job' to see every key.")
+
+
+def _sections(cfg: Any, prefix: str = "") -> list[str]:
+    """The dotted names of every section (mapping) of ``cfg``."""
+    out = []
+    if isinstance(cfg, DictConfig):
+        for key in cfg.keys():
+            value = cfg._get_node(key)
+            if isinstance(value, DictConfig):
+                out += [f"{prefix}{key}", *_sections(value, f"{prefix}{key}.")]
+    return out
 
 
 def config_file(cfg: DictConfig, group: str) -> str | None:

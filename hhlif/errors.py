@@ -8,8 +8,11 @@ Messages say what was wrong, the value given, what is allowed and what to do.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
+
+LONG = 200  # a word of a message longer than this is shortened (:func:`shorten`)
 
 
 class HhlifError(Exception):
@@ -42,6 +45,10 @@ class NonFiniteState(RunError):
     def __init__(self, neuron: Any, step: int, value: float):
         self.neuron, self.step, self.value = neuron, step, value
         super().__init__(f"non-finite state ({value}) in a {type(neuron).__name__} layer at time step {step}")
+
+
+#: the signals that stop hhlif with a message (exit status 128 + the signal's number)
+STOP_SIGNALS = ("SIGINT", "SIGTERM")
 
 
 class Interrupted(HhlifError):
@@ -79,3 +86,16 @@ def require_in_range(key: str, value: Any, low: float, high: float) -> None:
     """Raise a ConfigError unless ``low <= value <= high``."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
         raise bad_value(key, value, f"a number in [{low}, {high}]")
+
+
+def shorten(message: str, limit: int = LONG) -> str:
+    """``message`` on one line, with every value or word longer than ``limit`` characters (a pasted value, a long
+    path) cut in the middle: ``seed='9x9x…x9x9' (6000 characters)``."""
+    keep = limit // 2 - 4
+
+    def cut(text: str) -> str:
+        return f"{text[:keep]}…{text[-keep:]}"
+
+    message = " ".join(str(message).split())
+    message = re.sub(rf"'([^'\s]{{{limit + 1},}})'", lambda m: f"'{cut(m[1])}' ({len(m[1])} characters)", message)
+    return re.sub(rf"[^\s']{{{limit + 1},}}", lambda m: f"{cut(m[0])} ({len(m[0])} characters)", message)

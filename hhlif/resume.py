@@ -9,6 +9,7 @@ The configuration must match the earlier run's, except for :data:`MAY_CHANGE`.
 
 from __future__ import annotations
 
+import logging
 import shutil
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,11 @@ from omegaconf import OmegaConf
 from hhlif.config import flatten
 from hhlif.errors import ConfigError
 
+log = logging.getLogger(__name__)
+
 #: keys a resumed run may set differently from the run it continues
 MAY_CHANGE = ("resume", "trainer.max_epochs", "trainer.total_steps", "trainer.progress", "trainer.checkpoint_every",
+              "trainer.log_every_n_steps", "logger",
               "trainer.on_nonfinite", "trainer.optimizer.fused", "trainer.fused_adam", "device", "data.root",
               "trainer.record_every_n_evals")
 CHECKPOINT = Path("checkpoints") / "last.pt"
@@ -39,11 +43,6 @@ def essential(overrides: list[str]) -> list[str]:
     return sorted(o for o in overrides if _key(o) not in MAY_CHANGE and not _key(o).startswith("hydra."))
 
 
-def holds_run(path: Path) -> bool:
-    """Whether ``path`` is a directory an earlier run already wrote results into."""
-    return (path / "metrics.json").exists() or (path / CHECKPOINT).exists() or (path / ".hydra").exists()
-
-
 def find_previous(base: Path, overrides: list[str], multirun: bool) -> Path | None:
     """The newest directory under ``base`` (a run's or a sweep's) made by the same command."""
     if not base.is_dir():
@@ -54,8 +53,13 @@ def find_previous(base: Path, overrides: list[str], multirun: bool) -> Path | No
         saved = path / ("multirun.yaml" if multirun else ".hydra/overrides.yaml")
         if not saved.is_file():
             continue
-        loaded = OmegaConf.load(saved)
-        previous = list(loaded.hydra.overrides.task) if multirun else list(loaded)
+        try:
+            loaded = OmegaConf.load(saved)
+            previous = [str(o) for o in (loaded.hydra.overrides.task if multirun else loaded)]
+        except Exception as exc:  # noqa: BLE001 - a damaged file in another run's folder: not this run
+            log.warning("resume: skipping %s, whose %s cannot be read (%s)", path, saved.name,
+                        str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__)
+            continue
         if essential(previous) == wanted:
             candidates.append(path)
     return max(candidates, key=lambda p: p.stat().st_mtime) if candidates else None
@@ -77,7 +81,12 @@ def config_of(run_dir: Path) -> dict[str, Any]:
     saved = run_dir / ".hydra" / "config.yaml"
     if not saved.is_file():
         raise ConfigError(f"cannot resume {run_dir}: its configuration ({saved}) is missing.")
-    return OmegaConf.to_container(OmegaConf.load(saved), resolve=False)
+    try:
+        return OmegaConf.to_container(OmegaConf.load(saved), resolve=False)
+    except Exception as exc:  # noqa: BLE001 - a damaged file: say which, continue nothing
+        raise ConfigError(f"cannot resume {run_dir}: its configuration ({saved}) cannot be read "
+                          f"({str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__}). "
+                          "Restore the file, or start a new run.") from None
 
 
 def check_compatible(saved: dict[str, Any], current: dict[str, Any], where: Path) -> None:

@@ -8,12 +8,12 @@ import random
 import numpy as np
 import torch
 
-from hhlif.errors import ConfigError
+from hhlif.errors import STOP_SIGNALS, ConfigError
 
 
 def seed_everything(seed: int, deterministic: bool = False) -> None:
     """Seed Python, NumPy and torch (CPU and CUDA) and ask cuDNN for deterministic kernels; with
-    ``deterministic`` every operation must be deterministic (bit-exact GPU runs, slower; see the README)."""
+    ``deterministic`` every operation must be deterministic (bit-exact GPU runs, slower; see docs/how-to/gpu.md)."""
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ConfigError(f"seed={seed!r} is not allowed: expected a non-negative integer.")
     random.seed(seed)
@@ -25,6 +25,32 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
     if deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True)
+
+
+def memory_bytes() -> int:
+    """This machine's physical memory, in bytes."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+        return 2**40
+
+
+def in_bytes(n: float) -> str:
+    """``n`` bytes in words: 3.2 GB, 1.4 PB."""
+    for unit in ("B", "kB", "MB", "GB", "TB", "PB", "EB"):
+        if n < 1000 or unit == "EB":
+            return f"{n:.3g} {unit}"
+        n /= 1000
+    return ""  # pragma: no cover
+
+
+def require_memory(key: str, value: object, needed: float, what: str, advice: str) -> None:
+    """Refuse ``key=value`` (ConfigError) when ``what`` would need more than this machine's memory: such a run can
+    only exhaust the memory or never end. ``needed`` is a lower bound, in bytes."""
+    total = memory_bytes()
+    if needed > total:
+        raise ConfigError(f"{key}={value} is too large: {what} would need at least {in_bytes(needed)} of memory, more "
+                          f"than this machine's {in_bytes(total)}. {advice}")
 
 
 def resolve_device(spec: str) -> torch.device:
@@ -53,7 +79,7 @@ class GracefulStop:
     A second signal restores the previous handlers and interrupts at once.
     """
 
-    SIGNALS = ("SIGINT", "SIGTERM")
+    SIGNALS = STOP_SIGNALS
     HOOKED = ("SIGUSR2",)  # caught only when a handler other than the default one is installed
 
     def __init__(self):

@@ -12,7 +12,9 @@ Each check takes a *factory* (``shape → Neuron``, e.g. ``functools.partial(ALI
 - :func:`check_gradient`: a gradient reaches the input currents through the surrogate (finite, not all zero);
 - :func:`check_gradcheck`: in float64 on a tiny population, with a smooth spike function put in place of the
   step, autograd's gradient of the state trajectory of ``step`` equals finite differences
-  (``torch.autograd.gradcheck``; the spikes' own gradient is the surrogate, which no finite difference sees);
+  (``torch.autograd.gradcheck``; the spikes' own gradient is the surrogate, which no finite difference sees).
+  A gradient a model stops on purpose behind a boolean attribute named ``detach_*`` (``detach_reset``,
+  ``detach_ionic``) is switched on for the check, which verifies the rest;
 - :func:`check_fused`: where the model has a window of its own (a fused one), its spikes are bitwise those of
   the eager loop of ``step`` and its gradients equal autograd's through that loop;
 - :func:`check_arithmetic`: the declared ``ops_per_step`` equals the arithmetic one ``step`` really performs
@@ -151,6 +153,8 @@ def check_gradcheck(factory: Factory) -> None:
         return  # no state: nothing evolves
     if isinstance(getattr(neuron, "spike", None), Spike):
         neuron.spike = _Smooth(max(neuron.spike.half_width, 1e-3))
+    for flag in [k for k, v in vars(neuron).items() if k.startswith("detach_") and v is True]:
+        setattr(neuron, flag, False)  # a declared, deliberate stop of the gradient: the check verifies the rest
     x = currents(neuron, steps=2, batch=1, dtype=torch.float64).requires_grad_(True)
 
     def trajectory(c: torch.Tensor) -> torch.Tensor:  # every state variable at every step, through step()

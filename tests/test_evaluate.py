@@ -53,7 +53,7 @@ def test_classification_run_evaluated_again_gives_its_test_metrics(classify_run,
     for key in ("test/acc_mean", "test/acc_task1", "test/acc_task2", "test/loss", "cost/synops_per_sample"):
         assert record["metrics"][key] == pytest.approx(trained[key], rel=1e-6), key
     assert record["step"] == 1 and record["loaded"] == "best" and record["settings"]["test_samples"] == 64
-    assert f"test/acc_mean {100 * trained['test/acc_mean']:.2f} %" in out and "no noise" in out
+    assert f"test/acc_mean {trained['test/acc_mean']:.4f}" in out and "no noise" in out
     logged = scalars(classify_run, "evaluate/best/")
     assert logged["evaluate/best/test/acc_mean"] == [(1, pytest.approx(trained["test/acc_mean"]))]
 

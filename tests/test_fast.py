@@ -33,6 +33,15 @@ SMALL = {  # small versions of the paper's models, and the options the fused bac
                                   "neuron.learnable_rates=true", "neuron.rate_sharing=last_axis",
                                   "neuron.rate_scale=0.3"],
     "LIF_hh_conv": ["neuron=lif_hh", "network=conv", "network.channels=2"],
+    # the ladder's neurons with a reset (fused with detach_reset, their default), at gains that make them spike
+    "ALIF_fc": ["neuron=alif", "network=fc", "network.hidden=24", "neuron.input_gain=0.5"],
+    "Izhikevich_fc": ["neuron=izhikevich", "network=fc", "network.hidden=24", "neuron.input_gain=1.0"],
+    "AdEx_fc": ["neuron=adex", "network=fc", "network.hidden=24", "neuron.input_gain=300.0"],
+    "ALIF_conv": ["neuron=alif", "network=conv", "network.channels=2", "neuron.input_gain=0.5"],
+    "Izhikevich_conv": ["neuron=izhikevich", "network=conv", "network.channels=2", "neuron.input_gain=3.0"],
+    "AdEx_conv": ["neuron=adex", "network=conv", "network.channels=2", "neuron.input_gain=900.0"],
+    "MorrisLecar_fc": ["neuron=morris_lecar", "network=fc", "network.hidden=24", "neuron.input_gain=20.0"],
+    "MorrisLecar_conv": ["neuron=morris_lecar", "network=conv", "network.channels=2", "neuron.input_gain=60.0"],
 }
 
 
@@ -339,3 +348,23 @@ def test_bench_rejects_bad_options(override, key):
 def test_bench_cli_bad_option_exits_2_and_writes_nothing(tmp_path):
     proc = run_cli(["bench", "bench.only=[nope]"], cwd=tmp_path)
     assert proc.returncode == 2 and "bench.only" in proc.stderr and not (tmp_path / "outputs").exists()
+
+
+def test_roofline_floor_counts_matmul_flops_and_fresh_bytes_by_hand():
+    from hhlif.bench.roofline import machine_limits, step_floor
+
+    limits = machine_limits(torch.device("cpu"))
+    assert limits["matmul_gflops"] > 0.1 and limits["copy_gbs"] > 0.1
+    layer = torch.nn.Linear(64, 32, bias=False)
+    x = torch.rand(16, 64)
+
+    def step():
+        layer.zero_grad(set_to_none=True)
+        (layer(x) * 2.0).sum().backward()
+
+    floor = step_floor(step, list(layer.parameters()), {"matmul_gflops": 1.0, "copy_gbs": 1.0})
+    assert floor["matmul_flops"] == 2 * 16 * 64 * 32 * 2  # forward x·Wᵀ and the weight's gradient
+    # fresh element-wise tensors: y·2 (16×32), its sum (1), the ones of the backward (1), their expansion (a
+    # view) times 2 (16×32); ×2 (written, read) + the optimiser's 7 passes over W (64×32); float32
+    assert floor["elementwise_bytes"] == 4 * (2 * (2 * 16 * 32 + 2) + 7 * 64 * 32)
+    assert floor["floor_ms"] == pytest.approx(floor["matmul_ms"] + floor["memory_ms"])

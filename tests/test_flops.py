@@ -286,9 +286,9 @@ def test_sac_flops_preset_counts_the_five_actors_on_both_pendulums():
 
 # What hhlif's eager step runs per unit and step (element-wise ops, and the s-LIF2HH mixer's products):
 # LIF u = λ·u·(1 − s) + I, s = H(u − θ): 3 MUL/ADD + 3 (rsub, sub, gt) = 6, the paper's 3 + 3;
-# HH 36 (the paper tallies 39, README "Cost and spike accounting"); s-LIF2HH: four LIF sub-neurons (4 × 6) plus
-# the mixer Linear(3, 1): 3 multiply-accumulates (2 FLOPs each) and its bias = 31 (paper 15 + 14 = 29);
-# binary ReLU, subtract θ, compare = 3 (not counted by the paper).
+# HH 36 (the paper tallies 39, docs/explanation/cost.md#cost-and-spike-accounting); s-LIF2HH: four LIF
+# sub-neurons (4 × 6) plus the mixer Linear(3, 1): 3 multiply-accumulates (2 FLOPs each) and its bias = 31
+# (paper 15 + 14 = 29); binary ReLU, subtract θ, compare = 3 (not counted by the paper).
 EAGER_OPS_PER_UNIT_STEP = {"lif": 6, "hh": 36, "lif_hh": 4 * 6 + 2 * 3 + 1, "binary": 3}
 
 

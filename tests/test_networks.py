@@ -12,7 +12,7 @@ from hhlif.networks import count_parameters
 from hhlif.networks.layers import avg_pool_maps
 from hhlif.trainers.classify import build_classifier
 
-# name → (overrides, trainable parameters from reference-spec §2.3, frozen values)
+# name → (overrides, trainable parameters from docs/explanation/authors-code.md#architectures, frozen values)
 PAPER_MODELS = {
     "LIF_fc": (["neuron=lif", "network=fc"], 690_734, 0),
     "4LIF_fc": (["neuron=lif", "network=fc", "network.width_factor=4"], 2_759_726, 0),

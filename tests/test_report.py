@@ -308,10 +308,11 @@ def test_runs_log_their_hyperparameters_for_tensorboard(real_sweep):
     end = metadata.parse_session_end_info_plugin_data(content[metadata.SESSION_END_INFO_TAG])
     assert end.status == Status.Value("STATUS_SUCCESS")
     metrics = json.loads((job / "metrics.json").read_text())
-    best = events.Scalars("best/test/acc_mean")
-    assert [(e.step, e.value) for e in best] == [(1, pytest.approx(metrics["best"]["test/acc_mean"]))]
-    assert events.Scalars("params/trainable")[-1].value == metrics["params/trainable"]
-    assert [e.step for e in events.Scalars("test/acc_mean")] == [1]  # logged once, not again at the end
+    best = events.Scalars("test/best_acc_mean")  # the best so far, at every evaluation: a column of the table
+    assert [(e.step, e.value) for e in best] == [(2, pytest.approx(metrics["best"]["test/acc_mean"]))]
+    assert start["params/trainable"].number_value == metrics["params/trainable"]  # constants are HParams
+    assert not {t for t in events.Tags()["scalars"] if t.startswith(("best/", "params/", "cost/flops"))}
+    assert [e.step for e in events.Scalars("test/acc_mean")] == [2]  # logged once (2 batches), not again at the end
 
 
 def test_logger_hparams_from_the_run_config(tmp_path):
@@ -326,7 +327,10 @@ def test_logger_hparams_from_the_run_config(tmp_path):
     hparams = hparams_of(OmegaConf.to_container(cfg, resolve=True))
     assert hparams["model"] == "4LIF_fc" and hparams["trainer.optimizer.lr"] == 0.003 and hparams["seed"] == 1
     logger = build_logger(cfg, tmp_path)
-    logger.scalars({"test/acc_mean": 0.5}, 3)
+    logger.constants({"params/trainable": 7})
+    logger.constants({"cost/flops_forward": 9.0}, hparams=False)
+    logger.scalars({"test/acc_mean": 0.5, "cost/flops_forward": 9.0, "train/skipped_batches": 0}, 3)
+    logger.scalars({"train/skipped_batches": 2}, 4)
     logger.write_metrics({"test/acc_mean": 0.5, "epoch": 3, "flag": True,
                           "best": {"test/acc_mean": 0.6, "epoch": 2, "cost/flops_forward": 9.0}})
     logger.close()
@@ -335,10 +339,11 @@ def test_logger_hparams_from_the_run_config(tmp_path):
     start = metadata.parse_session_start_info_plugin_data(
         events.PluginTagToContent(metadata.PLUGIN_NAME)[metadata.SESSION_START_INFO_TAG]).hparams
     assert start["model"].string_value == "4LIF_fc" and start["network.width_factor"].number_value == 4
-    scalars = set(events.Tags()["scalars"])
-    assert {"best/test/acc_mean", "best/epoch", "epoch"} <= scalars
-    assert not {"best/cost/flops_forward", "flag"} & scalars
-    assert events.Scalars("best/test/acc_mean")[0].step == 3
+    assert start["params/trainable"].number_value == 7 and "cost/flops_forward" not in start
+    # the constants are HParams columns, metrics.json's other numbers are not charts, a 0 counter is left out
+    assert set(events.Tags()["scalars"]) == {"test/acc_mean", "train/skipped_batches"}
+    assert [(e.step, e.value) for e in events.Scalars("train/skipped_batches")] == [(4, 2)]
+    assert list(json.loads((tmp_path / "metrics.json").read_text())) == ["test/acc_mean", "best", "epoch", "flag"]
 
 
 def test_a_job_that_succeeds_later_loses_its_failure_record(tmp_path, monkeypatch):

@@ -46,8 +46,8 @@ def agent(overrides):
 
 
 # -- sizes ----------------------------------------------------------------------------------------------------
-# reference-spec §3.2 [derived]: (actor trainable, critic). HH's frozen values: 6 rates per neuron (the paper's
-# 768) + the per-neuron dt, which hhlif keeps in a buffer (the paper's code does not save it).
+# docs/explanation/authors-code.md#sac-agent, derived: (actor trainable, critic). HH's frozen values: 6 rates per
+# neuron (the paper's 768) + the per-neuron dt, which hhlif keeps in a buffer (the paper's code does not save it).
 PENDULUM_COUNTS = {"LIF": (66_946, 0, 34_818), "HH": (66_946, 768 + 128, 34_818), "LIF_HH": (166_534, 0, 34_818),
                    "ANN": (66_946, 0, 34_818), "4LIF": (1_054_210, 0, 532_482)}
 # Double pendulum (v4, 11 observations): the paper's counts minus its unused second neuron layer (§7 bug 11):
@@ -259,7 +259,7 @@ def test_soft_update_on_known_tensors():
 
 # -- the authors' pre-agent ----------------------------------------------------------------------------------------
 def lif_reference(current, steps, threshold=0.2, decay=0.2):
-    """LIF over ``steps`` steps (reference-spec §1.2) without hhlif: a list of spike tensors."""
+    """LIF over ``steps`` steps (docs/explanation/authors-code.md#lif) without hhlif: a list of spike tensors."""
     u = s = torch.zeros_like(current[0])
     out = []
     for t in range(steps):
@@ -382,7 +382,7 @@ def run_dir_of(root):
 def check_run(run, threshold, reward="env", steps=300):
     metrics = json.loads((run / "metrics.json").read_text())
     for key in ("eval/return_mean", "eval/return_std", "eval/length_mean", "spikes/layer/rate_mean",
-                "spikes/layer/silent_frac", "spikes_train/layer/rate_mean"):
+                "spikes/layer/silent_frac", "spikes/layer/acting_rate_mean"):
         assert key in metrics and metrics[key] >= 0, key
     assert metrics["steps"] == steps and metrics["episodes"] > 0 and metrics["updates"] > 0
     assert metrics["best"]["eval/return_mean"] >= metrics["eval/return_mean"] - 1e-9
@@ -399,7 +399,7 @@ def test_cli_runs_the_ann_actor_and_logs_everything(tmp_path):
                    "trainer.start_steps=60", "trainer.eval_every=100"], cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     run = run_dir_of(tmp_path)
-    assert run.parent.name == "inverted_pendulum-binary-policy"
+    assert run.parent.name == "ANN_policy-inverted_pendulum"
     metrics = check_run(run, 950.0, steps=200)
     assert metrics["params/trainable"] == 66_946 and metrics["params/critic"] == 34_818
 
@@ -409,13 +409,18 @@ def test_cli_runs_the_ann_actor_and_logs_everything(tmp_path):
     events.Reload()
     scalars = set(events.Tags()["scalars"])
     assert {"train/episode_return", "train/episode_length", "eval/return_mean", "eval/return_std",
-            "eval/length_mean", "loss/critic", "loss/actor", "alpha", "q/mean", "entropy", "cost/updates_per_s",
-            "cost/synops_per_action", "cost/energy_nj_per_action", "cost/flops_actor_forward", "cost/peak_memory_mb",
-            "spikes/layer/rate_mean", "spikes/layer/silent_frac", "spikes/layer/saturated_frac",
-            "spikes_train/layer/rate_mean", "train/reward_mean"} <= scalars
-    assert "loss/alpha" not in scalars  # α is fixed by default
+            "eval/length_mean", "eval/best_return_mean", "train/loss_critic", "train/loss_actor", "train/alpha",
+            "train/q_mean", "train/entropy", "cost/updates_per_s", "cost/synops_per_action",
+            "cost/energy_nj_per_action", "cost/peak_memory_mb", "spikes/layer/rate_mean", "spikes/layer/silent_frac",
+            "spikes/layer/saturated_frac", "spikes/layer/acting_rate_mean", "train/reward_mean"} <= scalars
+    assert "train/loss_alpha" not in scalars  # α is fixed by default
+    assert not {t for t in scalars if t.startswith(("cost/flops", "params/", "best/"))}  # HParams, not charts
     assert [e.step for e in events.Scalars("eval/return_mean")] == [100, 200]
-    assert {"spikes/layer/rates", "spikes_train/layer/rates"} <= set(events.Tags()["histograms"])
+    assert {"spikes/layer/rates", "spikes/layer/acting_rates"} <= set(events.Tags()["histograms"])
+    # the actor's raster and rate per step at each evaluation (the binary actor has no voltage to trace)
+    images = events.Tags()["images"]
+    assert {"spikes/layer/raster", "spikes/layer/rate_per_step"} <= set(images)
+    assert [e.step for e in events.Images("spikes/layer/raster")] == [100, 200]
 
 
 @pytest.mark.slow

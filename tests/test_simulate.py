@@ -1,4 +1,5 @@
-"""``hhlif simulate``: the paper's MATLAB equivalence simulations (reference-spec §6), piece by piece and end to end."""
+"""``hhlif simulate``: the paper's MATLAB equivalence simulations, piece by piece and end to end
+(docs/explanation/authors-code.md#matlab-simulations)."""
 
 from __future__ import annotations
 

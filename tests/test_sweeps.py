@@ -172,7 +172,7 @@ def test_slurm_launcher_local_executor_runs_two_jobs_and_requeues_a_preempted_on
     proc = subprocess.Popen([sys.executable, "-m", "hhlif", "train", "-m", "launcher=slurm_local", *sac, "seed=1,2",
                              f"hydra.sweep.dir={sweep}"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
-    job = sweep / "1-inverted_pendulum-hh-policy-seed2"
+    job = sweep / "1-HH_policy-inverted_pendulum-seed2"
     deadline = time.monotonic() + 300
     while not (job / "checkpoints" / "last.pt").is_file():  # the job has started training
         assert time.monotonic() < deadline and proc.poll() is None
@@ -184,7 +184,7 @@ def test_slurm_launcher_local_executor_runs_two_jobs_and_requeues_a_preempted_on
         os.kill(pid, signal.SIGUSR2)
     output, _ = proc.communicate(timeout=600)
     assert proc.returncode == 0, output
-    for name in ("0-inverted_pendulum-hh-policy-seed1", job.name):
+    for name in ("0-HH_policy-inverted_pendulum-seed1", job.name):
         assert (sweep / name / "metrics.json").is_file(), name
     logs = "".join(p.read_text() for p in sweep.rglob("*.out")) + "".join(p.read_text() for p in sweep.rglob("*.err"))
     assert "the job was requeued" in logs and "stopped by SIGUSR2" in logs

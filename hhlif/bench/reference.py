@@ -1,4 +1,5 @@
-"""The reference formulation: the authors' computation order (reference-spec §1–2) on a model's own modules.
+"""The reference formulation: the authors' computation order on a model's own modules
+(docs/explanation/authors-code.md#classification).
 
 At every time step the (repeated) image is projected again by the layer's synapse, and the neuron advances
 one step with its eager ``step`` arithmetic (one autograd node per operation); the second conv layer

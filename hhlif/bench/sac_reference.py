@@ -1,6 +1,7 @@
 """A reference-style SAC agent: the authors' (pranz24's) data path and update, run on a trainer's own networks.
 
-What it reproduces (reference-spec §3.2–3.4, the authors' ``drl_*/main.py``, ``sac.py``, ``models/model_hh.py``):
+What it reproduces (the authors' ``drl_*/main.py``, ``sac.py``, ``models/model_hh.py``;
+docs/explanation/authors-code.md#sac):
 
 * **replay memory**: a Python list used as a ring, one tuple per transition holding the windows of the last W
   transitions as torch tensors (state ``[W, obs]`` float32, actions ``[W, A]``, rewards ``[1, W, 1]`` float64,

@@ -28,7 +28,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
-from hhlif.bench import measure
+from hhlif.bench import measure, roofline
 from hhlif.bench.peer import INSTALL_HINT, compare_leaky, snntorch_available
 from hhlif.bench.reference import ReferenceFormulation
 from hhlif.bench.sac import bench_sac
@@ -67,7 +67,7 @@ def validate(cfg: DictConfig) -> None:
             require_positive(f"bench.{key}", opts[key], integer=True)
     for key in ("epoch_target", "peer_target"):
         require_positive(f"bench.{key}", opts[key])
-    for key in ("check", "memory", "keep_freed_memory"):
+    for key in ("check", "memory", "keep_freed_memory", "roofline"):
         if not isinstance(opts[key], bool):
             raise bad_value(f"bench.{key}", opts[key], "true or false")
     if not isinstance(opts.phases, (ListConfig, list)) or not all(p in PHASES for p in opts.phases):
@@ -195,8 +195,10 @@ def _batch(cfg: DictConfig, batch: int, device: torch.device, seed: int) -> tupl
 
 
 # -- measuring ---------------------------------------------------------------------------------------------
-def bench_model(item: Mapping[str, Any], opts: DictConfig, seed: int, device: torch.device) -> dict[str, Any]:
-    """All measurements of one model (see the module docstring)."""
+def bench_model(item: Mapping[str, Any], opts: DictConfig, seed: int, device: torch.device,
+                limits: dict[str, float] | None = None) -> dict[str, Any]:
+    """All measurements of one model (see the module docstring); with ``limits``, the fast training step's
+    roofline (:mod:`hhlif.bench.roofline`)."""
     cfg = _model_cfg(item, opts.time_steps)
     fast, reference = _build_pair(cfg, seed, device)
     x, y = _batch(cfg, opts.batch, device, seed)
@@ -222,6 +224,11 @@ def bench_model(item: Mapping[str, Any], opts: DictConfig, seed: int, device: to
         if opts.memory:
             mem = {name: measure.peak_bytes(fn, device) / 2**20 for name, fn in fns.items()}
             record[phase].update(fast_peak_mb=mem["fast"], reference_peak_mb=mem["reference"])
+        if phase == "train" and limits is not None:
+            floor = roofline.step_floor(fns["fast"], list(fast.parameters()), limits)
+            record[phase]["roofline"] = {**floor, "ratio": floor["floor_ms"] / fast_ms}
+            if floor["floor_ms"] / fast_ms < roofline.EXPLAIN_BELOW:
+                record[phase]["roofline"]["top_ops_ms"] = roofline.where_time_goes(fns["fast"])
     if "train" in record and item["target"] is not None:
         record["target_met"] = record["train"]["ratio"] >= item["target"]
     return record
@@ -273,10 +280,14 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     log.info("bench on %s, %d torch thread(s), load average %s", device, torch.get_num_threads(),
              "n/a" if load_start is None else f"{load_start[0]:.2f} on {os.cpu_count()} cores")
     items = _items(opts)
+    limits = roofline.machine_limits(device) if opts.roofline else None
+    if limits is not None:
+        log.info("limits: matrix multiply %.1f GFLOP/s, memory copy %.1f GB/s (%d thread(s))",
+                 limits["matmul_gflops"], limits["copy_gbs"], limits["threads"])
     models = []
     for item in _selected(opts, items):
         log.info("benchmarking %s ...", item["key"])
-        record = bench_model(item, opts, cfg.seed, device)
+        record = bench_model(item, opts, cfg.seed, device, limits)
         models.append(record)
         log.info(_model_line(record))
     epoch = None
@@ -311,7 +322,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "phases": list(opts.phases), "memory_method": MEMORY_METHOD, "keep_freed_memory": kept,
         "reference": "per-step projection of the repeated input, eager per-step neuron arithmetic "
                      "(hhlif.bench.reference), same weights",
-        "models": models, "epoch": epoch, "sac": sac, "peer": peer,
+        "models": models, "epoch": epoch, "sac": sac, "peer": peer, "limits": limits,
         "config": OmegaConf.to_container(opts, resolve=True),
     }
     print(format_table(result), flush=True)
@@ -363,6 +374,7 @@ def format_table(result: Mapping[str, Any]) -> str:
     lines += ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
               for row in rows]
     lines.append("mem = peak tensor memory allocated during one training step (see bench.json memory_method)")
+    lines += _roofline_lines(result)
     epoch = result.get("epoch")
     if epoch:
         lines.append(f"epoch ({epoch['key']}, {epoch['batches']} batches, {epoch['samples']} samples, cold start "
@@ -391,6 +403,26 @@ def format_table(result: Mapping[str, Any]) -> str:
         lines.append(f"note: the machine was busy (1-min load average {load[0][0]} at start, {load[1][0]} at the "
                      f"end, {result['cpu_count']} cores): timings are noisy; rerun on a quiet machine.")
     return "\n".join(lines)
+
+
+def _roofline_lines(result: Mapping[str, Any]) -> list[str]:
+    """The roofline column: each fast training step's floor at the measured limits, its time and their ratio."""
+    limits = result.get("limits")
+    rows = [(r["key"], r["train"]["roofline"], r["train"]["fast_ms"]) for r in result["models"]
+            if "roofline" in r.get("train", {})]
+    if not limits or not rows:
+        return []
+    lines = [f"roofline (hhlif.bench.roofline): matrix multiply {limits['matmul_gflops']:.1f} GFLOP/s, memory copy "
+             f"{limits['copy_gbs']:.1f} GB/s, measured now at {limits['threads']} thread(s); floor = matmul FLOPs "
+             "at that peak + element-wise bytes at that bandwidth"]
+    width = max(len(k) for k, _, _ in rows)
+    for key, roof, measured in rows:
+        lines.append(f"  {key.ljust(width)}  floor {roof['floor_ms']:7.1f} ms (matmul {roof['matmul_ms']:.1f} + "
+                     f"memory {roof['memory_ms']:.1f})  measured {measured:7.1f} ms  {100 * roof['ratio']:5.1f} %")
+        if roof.get("top_ops_ms"):
+            lines.append("    where the time goes (self CPU ms of one profiled step): "
+                         + ", ".join(f"{name} {ms:.1f}" for name, ms in roof["top_ops_ms"]))
+    return lines
 
 
 def _ms(phase: Mapping[str, Any] | None, key: str) -> str:

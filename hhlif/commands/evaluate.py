@@ -251,10 +251,10 @@ def _summary(run, kind: str, metrics: dict[str, float], step: int, settings: dic
     where = f"{run.which} checkpoint, " + (f"step {step}" if kind not in CLASSIFIERS else f"epoch {step}")
     if kind in CLASSIFIERS:
         key = "test/acc_multishot" if kind == "vib" else "test/acc_mean"
-        tasks = ", ".join(f"task {k.removeprefix('test/acc_task')} {100 * v:.2f} %" for k, v in metrics.items()
+        tasks = ", ".join(f"task {k.removeprefix('test/acc_task')} {v:.4f}" for k, v in metrics.items()
                           if k.startswith("test/acc_task"))
         noise = settings["noise"]["amplitude"]
-        return (f"hhlif evaluate: {run.run_dir} ({where}): {key} {100 * metrics.get(key, float('nan')):.2f} %"
+        return (f"hhlif evaluate: {run.run_dir} ({where}): {key} {metrics.get(key, float('nan')):.4f}"
                 + (f" ({tasks})" if tasks else "") + (f", pixel noise {noise:g}" if noise else ", no noise"))
     return (f"hhlif evaluate: {run.run_dir} ({where}): return {metrics['eval/return_mean']:.1f} ± "
             f"{metrics['eval/return_std']:.1f} over {settings['episodes']} episodes (length "

@@ -1,8 +1,9 @@
 """``hhlif flops``: the paper's analytic ADD/MUL counts per forward (Fig. 5b), for one model or a preset's list.
 
-Any neuron × network × task is counted by the rules of the paper's FLOPs notebook (reference-spec §5;
-:mod:`hhlif.metrics.flops`): dense counts, a spiking layer's synapse and neurons once per time step, a Linear
-on the firing rate once per forward; biases, activations, pooling and task heads not counted.
+Any neuron × network × task is counted by the rules of the paper's FLOPs notebook
+(docs/explanation/authors-code.md#flops-notebook; :mod:`hhlif.metrics.flops`): dense counts, a spiking layer's
+synapse and neurons once per time step, a Linear on the firing rate once per forward; biases, activations,
+pooling and task heads not counted.
 
 * ``network=fc`` / ``conv`` / ``vib`` on a classification task: one forward of one image over T =
   ``network.time_steps`` steps (``experiment=fig5b`` gives the paper's sixteen numbers).
@@ -39,6 +40,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 from hhlif.config import compose
 from hhlif.errors import ConfigError, RunError, bad_value, require_positive
 from hhlif.experiment import build_model as build_experiment_model
+from hhlif.files import atomic_write
 from hhlif.logger import write_json_atomic
 from hhlif.metrics.flops import ModelCount, count_model, millions
 from hhlif.tasks.pendulum import ENV_NAMES
@@ -199,9 +201,6 @@ def build_model(cfg: DictConfig) -> torch.nn.Module:
         return build_experiment_model(cfg)
 
 
-_SPECS: dict[tuple[str, str], Any] = {}
-
-
 def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     run_dir = Path(run_dir)
     paper_bug = bool(cfg.flops.paper_bug)
@@ -305,5 +304,6 @@ def plot(entries: Sequence[Entry], counts: Sequence[ModelCount], stem: Path) -> 
     ax.legend()
     paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
     for path in paths:
-        fig.savefig(path, bbox_inches="tight", dpi=150)
+        atomic_write(path, lambda tmp, kind=path.suffix[1:]: fig.savefig(tmp, bbox_inches="tight", dpi=150,
+                                                                      format=kind), what="figure")
     return paths

@@ -1,4 +1,5 @@
-"""``hhlif simulate``: the paper's equivalence simulations (its MATLAB code; reference-spec §6).
+"""``hhlif simulate``: the paper's equivalence simulations (its MATLAB code;
+docs/explanation/authors-code.md#matlab-simulations).
 
 An HH model and the LIF circuit that stands in for it run side by side on the same input, and their spike
 trains are compared (spike counts, mean inter-spike-interval difference, normalised spike-timing error):
@@ -26,6 +27,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from hhlif.errors import ConfigError, bad_value, require_positive, unknown_choice
 from hhlif.logger import write_json_atomic
+from hhlif.runtime import require_memory
 
 CONFIG_NAME = "simulate"
 SUMMARY = "the paper's HH vs LIF-circuit simulations (Fig. 3d, Supp. Fig. 2): plots, spike metrics, traces"
@@ -77,6 +79,17 @@ def validate(cfg: DictConfig) -> None:
         raise bad_value("simulate.plot", s.plot, "true or false")
     require_positive("simulate.plot_dpi", s.plot_dpi, integer=True)
     {"chain": _check_chain, "fc": _check_fc, "xor": _check_xor}[s.circuit](cfg, duration)
+    _check_memory(s, duration)
+
+
+def _check_memory(s: DictConfig, duration: float) -> None:
+    """Refuse a simulation whose spike record cannot fit in memory: per fine step at least one byte per neuron of
+    each model (chain: the input waveform too, 8 bytes per column)."""
+    per_step = {"chain": lambda: 10 * len(_waveforms(s.chain.waveform)), "fc": lambda: 2 * (128 + 10),
+                "xor": lambda: 6 * len(s.xor.cases)}[s.circuit]()
+    steps = duration / s.dt
+    require_memory("simulate.duration", duration, steps * per_step, f"{steps:.3g} steps of simulate.dt={s.dt} ms",
+                   "Shorten simulate.duration (or lengthen simulate.dt).")
 
 
 def _duration(s: DictConfig) -> float:

@@ -1,8 +1,12 @@
-"""Firing statistics of every spiking layer, gathered with forward hooks (no change to the model)."""
+"""Firing statistics of every spiking layer, gathered with forward hooks (no change to the model), and the
+step-by-step record of a few samples (:func:`record_layers`) that the TensorBoard rasters and voltage traces
+show."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -50,6 +54,66 @@ class LayerSpikes:
                 f"{prefix}/spikes_per_sample": self.spikes_per_sample}
 
 
+def spiking_layers(model: nn.Module) -> list[tuple[str, Neuron]]:
+    """Every :class:`Neuron` of ``model`` with its layer name: the module path without the trailing ``.neuron``
+    (``layer``, ``layer1``, ...; ``neuron`` for a model that is one population)."""
+    return [(name.removesuffix(".neuron").removesuffix("neuron") or "neuron", module)
+            for name, module in model.named_modules() if isinstance(module, Neuron)]
+
+
+@dataclass
+class LayerTrace:
+    """What one spiking layer did for a few samples, step by step: ``spikes`` ``[T, B, U]`` and ``voltage``
+    ``[T, B, U']`` (:meth:`Neuron.voltage <hhlif.neurons.base.Neuron.voltage>`; None for a model without
+    state), with every spike train (U) and voltage (U') of the layer flattened; ``threshold`` is the neuron's."""
+
+    spikes: torch.Tensor
+    voltage: torch.Tensor | None
+    threshold: float
+
+
+def record_layers(model: nn.Module, run: Callable[[], Any]) -> dict[str, LayerTrace]:
+    """Call ``run()`` (the model on a few samples) keeping the input currents of every spiking layer of
+    ``model``, then replay each layer's own :meth:`step <hhlif.neurons.base.Neuron.step>` loop from its
+    ``initial_state`` over those currents, recording spikes and voltage at every step. The model's forward
+    (fused windows included) is not changed; this works for any neuron model. A layer called more than once
+    by ``run`` is recorded at its first call."""
+    layers = spiking_layers(model)
+    currents: dict[str, torch.Tensor] = {}
+
+    def keep(name: str):
+        def hook(module, inputs, output):
+            currents.setdefault(name, inputs[0].detach())
+        return hook
+
+    handles = [neuron.register_forward_hook(keep(name)) for name, neuron in layers]
+    try:
+        with torch.no_grad():
+            run()
+    finally:
+        for h in handles:
+            h.remove()
+    out = {}
+    with torch.no_grad():
+        for name, neuron in layers:
+            if name not in currents:
+                continue
+            c = currents[name]
+            state = neuron.initial_state(c.shape[1], c.device, c.dtype)
+            spikes, volts = [], []
+            for current in c.unbind(0):
+                s, state = neuron.step(current, state)
+                v = neuron.voltage(state)
+                spikes.append(s.flatten(1).float().cpu())
+                # a diverged value (±inf) is drawn as a gap, like NaN
+                volts.append(None if v is None else v.flatten(1).float().cpu().nan_to_num(nan=torch.nan,
+                                                                                             posinf=torch.nan,
+                                                                                             neginf=torch.nan))
+            out[name] = LayerTrace(torch.stack(spikes), None if volts[0] is None else torch.stack(volts),
+                                   neuron.threshold)
+    return out
+
+
 class SpikeMonitor:
     """Accumulates per-unit and per-step spike counts of every :class:`Neuron` in ``model`` while ``enabled``.
 
@@ -61,8 +125,7 @@ class SpikeMonitor:
         self._steps: dict[str, torch.Tensor] = {}
         self._samples: dict[str, int] = {}
         self._handles = []
-        self._neurons = [(name.removesuffix(".neuron").removesuffix("neuron") or "neuron", module)
-                         for name, module in model.named_modules() if isinstance(module, Neuron)]
+        self._neurons = spiking_layers(model)
 
     @property
     def enabled(self) -> bool:

@@ -1,5 +1,5 @@
-"""The paper's SAC agent (reference-spec §3.2): a spiking Gaussian actor over a window of observations, twin ReLU
-critics on the last observation, and the authors' pretrained pre-agent.
+"""The paper's SAC agent: a spiking Gaussian actor over a window of observations, twin ReLU critics on the last
+observation, and the authors' pretrained pre-agent (docs/explanation/authors-code.md#sac-agent).
 
 Actor, for a window ``[B, W, obs]`` of the W most recent observations (oldest first):
 
@@ -167,7 +167,7 @@ def build_critic(network: Mapping[str, Any], spec) -> TwinQ:
 # -- the authors' pretrained pre-agent ---------------------------------------------------------------------------
 PRE_HIDDEN = 32
 PRE_STEPS = 15
-#: The pre-agent's LIF neurons (reference-spec §1.7, drl_*/models/model_pre.py).
+#: The pre-agent's LIF neurons (docs/explanation/authors-code.md#constants, drl_*/models/model_pre.py).
 PRE_NEURON = {"name": "lif", "threshold": 0.2, "half_width": 0.4, "decay": 0.2}
 #: Its file's policy keys → this module's names.
 PRE_KEYS = {"linear1.fc": "layer1.synapse", "linear2.fc": "layer2.synapse", "mean_linear": "mean",

@@ -80,6 +80,13 @@ class Neuron(nn.Module):
         state."""
         raise NotImplementedError
 
+    def voltage(self, state: State) -> torch.Tensor | None:
+        """The membrane potential (or the model's voltage-like variable) in ``state``, shaped like the spikes
+        ``[B, *shape(, k_out)]``: what the voltage traces in TensorBoard show. By default the first tensor of the
+        state (v of HH, u of LIF); None for a model without state. A model whose voltage is elsewhere overrides
+        this."""
+        return state[0] if state else None
+
     def forward(self, currents: torch.Tensor) -> torch.Tensor:
         """Run the window: currents ``[T, B, *shape(, k_in)]`` to spikes ``[T, B, *shape(, k_out)]``."""
         self.check_currents(currents)

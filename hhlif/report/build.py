@@ -1,6 +1,6 @@
 """A report: read the runs under some paths, write the tables and figures into a fresh directory.
 
-Files (see the README's "Reports" section): ``report.md`` (tables per kind of run, failed and incomplete
+Files (see docs/reference/commands.md#hhlif-report): ``report.md`` (tables per kind of run, failed and incomplete
 runs, the figures), ``report.csv`` (one row per group: mean, std and n of every number of ``metrics.json``),
 ``runs.csv`` (one row per run), the PNG figures, and with ``scalars=True`` ``scalars.csv`` (every TensorBoard
 scalar of every run, long format). Every file is written through a temporary file and a rename. Paths inside
@@ -21,7 +21,8 @@ from typing import Any
 
 from hhlif import __version__
 from hhlif.errors import ConfigError
-from hhlif.report import plots
+from hhlif.files import safe_name, write_text_atomic
+from hhlif.report import ladder, plots
 from hhlif.report.curves import Series, read_scalars
 from hhlif.report.runs import (
     FAILED,
@@ -102,6 +103,7 @@ class Report:
     swept: dict[str, list[str]]  # trainer → its swept settings
     files: list[Path] = field(default_factory=list)
     figures: list[tuple[str, str]] = field(default_factory=list)  # (file name, caption)
+    sections: list[str] = field(default_factory=list)  # further markdown sections (hhlif.report.ladder)
 
 
 # -- the output directory ----------------------------------------------------------------------------------------
@@ -162,6 +164,7 @@ def make_report(paths: Sequence[Path], out: Path | None = None, *, force: bool =
     need = [r for r in runs if scalars or (r.status == OK and r.kind == "sac")]
     series = {r.path: read_scalars(r.path, None if scalars else CURVE_TAGS) for r in need}
     _figures(report, series, smooth)
+    ladder.extend(report)
     every = list(dict.fromkeys(k for keys in swept.values() for k in keys))
     _write(out / "report.csv", _csv(group_rows(groups, every, out)), report)
     _write(out / "runs.csv", _csv(run_rows(runs, every, out)), report)
@@ -172,9 +175,7 @@ def make_report(paths: Sequence[Path], out: Path | None = None, *, force: bool =
 
 
 def _write(path: Path, text: str, report: Report) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    write_text_atomic(path, text, what="report file")
     report.files.append(path)
 
 
@@ -204,7 +205,7 @@ def _figures(report: Report, series: dict[Path, dict[str, Series]], smooth: int)
         return None if key is None or g.stat(key) is None else (key, 100.0 if key.startswith("test/acc") else 1.0)
 
     for key in dict.fromkeys(k for keys in report.swept.values() for k in keys):
-        name = f"sweep-{key}.png"
+        name = f"sweep-{safe_name(key)}.png"  # a key read from a run's files: never a path
         add(name, f"{kind_of('classify').primary} / {kind_of('sac').primary} against {key}, mean ± std over "
             "seeds (Fig. 4h for task.noise.amplitude).", plots.against_setting(groups, key, primary, out / name,
                                                                                style))
@@ -412,6 +413,8 @@ def markdown(report: Report, paths: Sequence[Path], command: str) -> str:
             lines += ["Swept settings (runs of one task and model differ in them): "
                       + ", ".join(f"`{k}`" for k in keys) + ".", ""]
         lines += _md_table(header, rows)
+    for section in report.sections:
+        lines += ["", section]
     failed = [r for r in runs if r.status == FAILED]
     if failed:
         lines += ["", "## Failed runs", "", *_md_table(

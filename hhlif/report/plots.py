@@ -11,13 +11,13 @@ data; a series of a single point is drawn with a marker.
 from __future__ import annotations
 
 import itertools
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from hhlif.files import atomic_write
 from hhlif.report.curves import Series, average
 from hhlif.report.runs import Group, Stat, format_value, short
 
@@ -112,10 +112,7 @@ def _figure(rows: int, cols: int, width: float = 5.0, height: float = 3.6):
 
 def save(fig, path: Path) -> Path:
     """Write the figure through a temporary file and a rename (never a half-written PNG)."""
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=150)
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=150, format="png"), what="figure")
 
 
 def _err(stat: Stat | None, scale: float = 1.0) -> float:

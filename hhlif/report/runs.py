@@ -169,7 +169,11 @@ def load_run(path: Path) -> Run | None:
         except (OSError, ValueError) as exc:
             run.status, run.error = FAILED, f"metrics.json cannot be read: {exc}"
         else:
-            run.status, run.metrics = OK, numbers_of(metrics)
+            if isinstance(metrics, Mapping):
+                run.status, run.metrics = OK, numbers_of(metrics)
+            else:
+                run.status, run.error = FAILED, (f"metrics.json holds a {type(metrics).__name__}, not the "
+                                                 "object of names and numbers a run writes")
     elif failure_file.is_file():
         run.status = FAILED
         try:

@@ -1,4 +1,4 @@
-"""The paper's equivalence simulations (its MATLAB code, reference-spec §6), in NumPy.
+"""The paper's equivalence simulations (its MATLAB code, docs/explanation/authors-code.md#matlab-simulations), in NumPy.
 
 * :mod:`hhlif.simulate.hh`: the textbook Hodgkin–Huxley neuron (both voltage conventions), forward Euler;
 * :mod:`hhlif.simulate.lif2hh`: the s-LIF2HH unit (four LIF sub-neurons, fires when all four are above θ) and

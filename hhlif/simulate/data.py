@@ -1,4 +1,4 @@
-"""Inputs of the 784–128–10 simulation (reference-spec §6.2): weights and the input image.
+"""Inputs of the 784–128–10 simulation (docs/explanation/authors-code.md#supp-fig-2): weights and the input image.
 
 The authors ship ``weight.mat`` (``W01`` [784×128], ``W12`` [128×10], float64) and ``input.png`` (a 28×28 8-bit
 grayscale "0"). They are not part of hhlif; give their paths (``simulate.fc.weights``, ``simulate.fc.image``).

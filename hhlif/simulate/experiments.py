@@ -1,4 +1,5 @@
-"""The paper's three equivalence simulations (reference-spec §6), vectorised over neurons.
+"""The paper's three equivalence simulations, vectorised over neurons
+(docs/explanation/authors-code.md#matlab-simulations).
 
 * :func:`run_chain` (Fig. 3d): a chain of two HH neurons against a chain of two s-LIF2HH units, under one or
   more of the five input waveforms at once (one column of neurons per waveform).
@@ -29,7 +30,8 @@ from hhlif.simulate import hh, spikes
 from hhlif.simulate.lif2hh import TVState, slif2hh_step, tv_step
 from hhlif.simulate.waveforms import WAVEFORMS, block_means
 
-#: MATLAB initial HH state of the Fig. 3d chain (v, n, m, h); not the resting state (reference-spec §7.15).
+#: MATLAB initial HH state of the Fig. 3d chain (v, n, m, h); not the resting state
+#: (docs/explanation/authors-code.md#known-bugs, bug 15).
 CHAIN_INIT = (0.0, 0.6446, 0.0489, 0.1341)
 #: MATLAB initial HH state of the Supp. Fig. 2 simulations (v, n, m, h).
 TV_INIT = (-70.0, 0.2446, 0.0289, 0.7541)
@@ -94,7 +96,7 @@ def run_hh_chain(init: Sequence[float], first_input: np.ndarray, gain: float, of
 def run_chain(waveforms: Sequence[str], *, duration: float = 80.0, dt: float = 0.001, lif_dt: float = 1.0,
               weight: float = 1e5, threshold: float = 70.0, second_input: float = 0.0, decay: float = 0.9,
               hh_init: Sequence[float] = CHAIN_INIT, trace_stride: int = 10) -> Result:
-    """HH chain vs s-LIF2HH chain (reference-spec §6.1), one column per waveform.
+    """HH chain vs s-LIF2HH chain (docs/explanation/authors-code.md#fig-3d-chain), one column per waveform.
 
     HH (rest-at-0 convention, forward Euler, ``dt``): HH1 ← x1((k)·dt) for the update to state k; HH2 ← the level
     of HH1's new state × weight·dt + ``second_input``. s-LIF2HH (``lif_dt``): unit 1's sub-neurons 1–3 ← the mean
@@ -150,7 +152,7 @@ def run_chain(waveforms: Sequence[str], *, duration: float = 80.0, dt: float = 0
 # -- Supp. Fig. 2 ------------------------------------------------------------------------------------------------
 def run_fc(w01: np.ndarray, w12: np.ndarray, image: np.ndarray, *, duration: float = 40.0, dt: float = 0.001,
            threshold: float = -40.0, hh_init: Sequence[float] = TV_INIT, trace_stride: int = 10) -> Result:
-    """HH vs tv-LIF2HH in the fully connected network (reference-spec §6.2).
+    """HH vs tv-LIF2HH in the fully connected network (docs/explanation/authors-code.md#supp-fig-2).
 
     ``image``: the flattened input (0..255, MATLAB column-major order) [inputs]. Layer 1 gets the constant
     current W01ᵀ·image; HH layer 2 gets W12ᵀ·[v₁ > θ] (old state), tv layer 2 gets W12ᵀ·[V_tv,1 > θ]. The
@@ -205,7 +207,8 @@ def run_fc(w01: np.ndarray, w12: np.ndarray, image: np.ndarray, *, duration: flo
 
 def run_xor(cases: Sequence[Sequence[float]], *, weight: float = 20.0, duration: float = 40.0, dt: float = 0.001,
             threshold: float = -40.0, hh_init: Sequence[float] = TV_INIT, trace_stride: int = 10) -> Result:
-    """HH vs tv-LIF2HH in the XOR motif (reference-spec §6.2), one column per input case (x1, x2).
+    """HH vs tv-LIF2HH in the XOR motif, one column per input case (x1, x2)
+    (docs/explanation/authors-code.md#supp-fig-2).
 
     Neurons 1 and 3 take the constant currents x1 and x2; neuron 2 takes weight·s₁ − weight·s₃ (HH: levels of the
     old states; tv: levels of this step's V_tv). The output compared is neuron 2's.

@@ -11,8 +11,8 @@ u = v − v_rest (ms⁻¹):
     C dv/dt = I − ḡ_Na m³h (v − E_Na) − ḡ_K n⁴ (v − E_K) − g_L (v − E_L)
     dx/dt = α_x(u) (1 − x) − β_x(u) x,  x ∈ {n, m, h}
 
-Two conventions appear in the paper's code (reference-spec §6): rest at 0 with E_Na = 115, E_K = −12,
-E_L = 10.613 (:data:`REST0`, Fig. 3d) and rest at −65 mV with E_Na = 50, E_K = −77, E_L = −54.387
+Two conventions appear in the paper's code (docs/explanation/authors-code.md#matlab-simulations): rest at 0 with
+E_Na = 115, E_K = −12, E_L = 10.613 (:data:`REST0`, Fig. 3d) and rest at −65 mV with E_Na = 50, E_K = −77, E_L = −54.387
 (:data:`REST65`, Supp. Fig. 2). They are the same model shifted by 65 mV.
 
 :func:`euler_step` is the MATLAB update: forward Euler on all four variables from the previous state, and it

@@ -1,4 +1,5 @@
-"""The LIF circuits that stand in for an HH neuron in the paper's MATLAB simulations (reference-spec §6).
+"""The LIF circuits that stand in for an HH neuron in the paper's MATLAB simulations
+(docs/explanation/authors-code.md#matlab-simulations).
 
 **s-LIF2HH** (simplified, constant parameters; Fig. 3d). Four LIF sub-neurons k = 1..4 per unit, each
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from hhlif.files import atomic_write
 from hhlif.simulate import spikes
 from hhlif.simulate.experiments import Result
 
@@ -82,8 +83,7 @@ def _fmt(m: dict[str, Any], lif: str, dt: float) -> str:
 def plot(result: Result, path: Path, dpi: int = DEFAULT_DPI) -> Path:
     """Draw ``result`` to ``path`` (PNG) and return it."""
     fig = {"chain": _chain, "fc": _fc, "xor": _xor}[result.kind](result)
-    fig.savefig(path, dpi=dpi)
-    return path
+    return atomic_write(Path(path), lambda tmp: fig.savefig(tmp, dpi=dpi, format="png"), what="figure")
 
 
 # -- Fig. 3d ------------------------------------------------------------------------------------------------------

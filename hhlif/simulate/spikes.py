@@ -1,4 +1,5 @@
-"""Spike onsets and the comparison metrics of the paper's MATLAB simulations (reference-spec §6.1).
+"""Spike onsets and the comparison metrics of the paper's MATLAB simulations
+(docs/explanation/authors-code.md#fig-3d-chain).
 
 The MATLAB code records spikes as *levels*: a sample is 1 while the membrane is above the threshold (every
 fine step above θ counts). A spike is an **onset**: a sample that is 1 after a sample that is 0. The onset

@@ -1,4 +1,4 @@
-"""The five input currents of the paper's Fig. 3d (reference-spec §6.1), in µA/cm², t in ms.
+"""The five input currents of the paper's Fig. 3d (docs/explanation/authors-code.md#fig-3d-chain), in µA/cm², t in ms.
 
 With period f = 8.5:
 

@@ -31,13 +31,16 @@ ParetoMTL pickles. If the user gives a pickle, or ``multi_mnist.pickle`` / ``mul
 building: a pickled ``(trainX, trainLabel, testX, testLabel)``, images reshapeable to ``[N, 36, 36]``, labels
 ``[N, 2]``.
 Values with max <= 1 are taken as [0, 1] and multiplied by 255; they are stored as uint8 when they are then
-whole numbers (within 1e-3), else as float32 in 0..255 units. Unpickling runs code from the file: only use
-pickles you trust.
+whole numbers (within 1e-3), else as float32 in 0..255 units. A pickle is read by a restricted unpickler
+(:class:`SafeUnpickler`) that admits only what such a file holds: NumPy arrays, dtypes and scalars, tuples,
+lists, dicts, strings and numbers. A pickle naming anything else (a function, a class, a module) is refused
+without running it, so a pickle from someone else's folder cannot run code.
 
 Cache. Built composites are saved as ``<root>/multitask/<name>-<variant>-v1.npz`` with a sidecar ``.sha256``,
 written to a temporary file and renamed, under an exclusive ``flock`` on ``<cache>.lock`` (a second job
-waits, then reuses the file). The cache records what it was built from (source checksums, seed, sizes) and is
-rebuilt when that differs or when its checksum fails.
+waits, then reuses the file; the lock's holder removes temporary files a builder killed outright left). The
+cache records what it was built from (source checksums, seed, sizes) and is rebuilt when that differs or when
+its checksum fails.
 """
 
 from __future__ import annotations
@@ -290,6 +293,9 @@ def _exclusive(path: Path) -> Iterator[None]:
         except BlockingIOError:
             log.info("Waiting for another process that is building %s ...", path)
             fcntl.flock(fh, fcntl.LOCK_EX)
+        for stale in (*path.parent.glob(f".{path.name}.*.tmp"), *_sidecar(path).parent.glob(
+                f".{_sidecar(path).name}.*.tmp")):  # left by a builder killed outright: none is writing now
+            stale.unlink(missing_ok=True)
         try:
             yield
         finally:
@@ -417,14 +423,57 @@ _PICKLE_EXPECT = (
 )
 
 
+class _Refused(pickle_mod.UnpicklingError):
+    """A pickle named something a data file never holds (raised before it is looked up)."""
+
+
+def _latin1(text: str, encoding: str = "latin1", errors: str = "strict") -> bytes:
+    """``_codecs.encode`` as pickles of ``bytes`` (protocol < 3) use it, for the latin-1 codec only."""
+    if encoding not in ("latin1", "latin-1") or errors != "strict" or not isinstance(text, str):
+        raise _Refused(f"it encodes text with {encoding!r}, which a data pickle never does; refused without "
+                       "running it")
+    return text.encode("latin1")
+
+
+def _numpy_globals() -> dict[tuple[str, str], Any]:
+    from numpy._core import multiarray, numeric
+
+    out: dict[tuple[str, str], Any] = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype,
+                                       ("_codecs", "encode"): _latin1}
+    for module in ("numpy.core.multiarray", "numpy._core.multiarray"):  # NumPy 1 and 2 spell it differently
+        out[(module, "_reconstruct")] = multiarray._reconstruct
+        out[(module, "scalar")] = multiarray.scalar
+    for module in ("numpy.core.numeric", "numpy._core.numeric"):
+        out[(module, "_frombuffer")] = numeric._frombuffer
+    return out
+
+
+class SafeUnpickler(pickle_mod.Unpickler):
+    """An unpickler that builds only NumPy arrays, dtypes and scalars and Python's plain containers, strings and
+    numbers: any other global a pickle names (``os.system``, a class, ``builtins.eval``...) is refused before it
+    is looked up, so unpickling runs no code from the file."""
+
+    ALLOWED = _numpy_globals()
+
+    def find_class(self, module: str, name: str) -> Any:
+        found = self.ALLOWED.get((module, name))
+        if found is None:
+            raise _Refused(f"it names {module}.{name}, which a data pickle never holds; refused without running it")
+        return found
+
+
 def _unpickle(path: Path) -> Any:
     try:
         with open(path, "rb") as fh:
             try:
-                return pickle_mod.load(fh)
+                return SafeUnpickler(fh).load()
             except UnicodeDecodeError:  # made by Python 2
                 fh.seek(0)
-                return pickle_mod.load(fh, encoding="latin1")
+                return SafeUnpickler(fh, encoding="latin1").load()
+    except _Refused as exc:
+        raise DataError(f"Refusing {path}: {exc}. Only pickles holding NumPy arrays, numbers and plain containers "
+                        f"are read; {_PICKLE_EXPECT}. Remove the file (or task.pickle) if you did not make it, or "
+                        "re-save it as plain arrays.") from None
     except Exception as exc:  # unpickling can fail in many ways; all mean "not a usable pickle"
         raise DataError(f"Cannot unpickle {path} ({type(exc).__name__}: {exc}); {_PICKLE_EXPECT}.") from None
 
@@ -545,6 +594,16 @@ def load_multitask(
     return build_or_load(
         name, root, top_left, bottom_right, n_train=TRAIN_SIZE, n_test=TEST_SIZE, seed=BUILD_SEED
     )
+
+
+def check_labels(data: MultiTaskData, classes: int) -> None:
+    """Raise DataError unless every label of ``data`` is a class of a ``classes``-way task (0 .. classes-1)."""
+    for split, y in (("train", data.train_y), ("test", data.test_y)):
+        if y.numel() and int(y.max()) >= classes:
+            source = data.info.get("dataset_pickle", data.variant)
+            raise DataError(f"{source}: the {split} labels reach {int(y.max())}, but each task has {classes} classes "
+                            f"(labels 0..{classes - 1}). Check that the file is the one for this task, or set "
+                            "task.classes to match it.")
 
 
 def sha256_of_arrays(*arrays: np.ndarray) -> str:

@@ -13,14 +13,15 @@ Both episodes end when the pole falls (``terminated``: the value target is cut, 
 Training reward (``task.reward``):
 
 * ``env``: the environment's own reward (default);
-* ``shaped``: the paper's shaped reward (reference-spec §3.5) with ``clip_lin(z, b) = −5 if |z| > b else
-  5 − 10|z|/b`` (range [−5, 5]), minus 10 when the episode ends. Pendulum: ``clip_lin(x, 1.0) +
-  clip_lin(θ, 0.418)`` on the cart position obs[0] and the pole angle obs[1]; double pendulum:
-  ``clip_lin(x, 2.0) + clip_lin(sin θ1, 0.418) + clip_lin(sin θ2, 0.1)`` on obs[0], obs[1], obs[2];
+* ``shaped``: the paper's shaped reward (docs/explanation/authors-code.md#shaped-reward) with
+  ``clip_lin(z, b) = −5 if |z| > b else 5 − 10|z|/b`` (range [−5, 5]), minus 10 when the episode ends.
+  Pendulum: ``clip_lin(x, 1.0) + clip_lin(θ, 0.418)`` on the cart position obs[0] and the pole angle obs[1];
+  double pendulum: ``clip_lin(x, 2.0) + clip_lin(sin θ1, 0.418) + clip_lin(sin θ2, 0.1)`` on obs[0], obs[1],
+  obs[2];
 * ``shaped_original``: as the paper's code computes it. For the pendulum its second term reads obs[2], the
-  cart velocity, where the pole angle was meant (reference-spec §7, bug 1); the double pendulum's is the same
-  as ``shaped``. As in the paper's code (gym 0.25, whose ``done`` includes the time limit), both shaped forms
-  subtract the 10 at the end of every episode, time limit included.
+  cart velocity, where the pole angle was meant (docs/explanation/authors-code.md#known-bugs, bug 1); the double
+  pendulum's is the same as ``shaped``. As in the paper's code (gym 0.25, whose ``done`` includes the time
+  limit), both shaped forms subtract the 10 at the end of every episode, time limit included.
 
 Noise (the paper's Fig. 4i, double pendulum; here available on both tasks): ``task.state_noise`` = σ of
 Gaussian noise added to every observation the agent receives after a step (paper 0.002; not to the first

@@ -109,13 +109,8 @@ class Trainer:
     def save(self, *names: str) -> None:
         """Write the state to ``checkpoints/<name>`` for each name (atomically: a reader never sees half a file)."""
         state = self.state_dict()
-        for name in names:
-            path = self.run_dir / "checkpoints" / name
-            try:
-                save_checkpoint(path, state)
-            except OSError as exc:
-                raise RunError(f"cannot write checkpoint {path}: {exc.strerror or exc}. Free some space or fix "
-                               "the directory's permissions, then continue with resume=true.") from None
+        for name in names:  # a failed write raises WriteError and keeps the previous file (hhlif.files)
+            save_checkpoint(self.run_dir / "checkpoints" / name, state)
 
     def interrupt(self, where: str) -> None:
         """Save ``last.pt`` and stop for the signal :attr:`stop` received."""

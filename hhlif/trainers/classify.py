@@ -1,7 +1,9 @@
 """Multi-task classification (the paper's Fig. 4c/4h protocol).
 
 Per batch: forward, loss = Σ_tasks CE(logits_k, y_k) (mean over the batch each), backward, Adam step.
-MultiStepLR once per epoch; evaluation on the test set after every epoch. The trainer's whole state
+MultiStepLR once per epoch; evaluation on the test set after every epoch. TensorBoard's step is the number of
+optimiser steps (batches) so far: the epoch's metrics at the end of each epoch, the training loss also every
+``trainer.log_every_n_steps`` batches within it (``train/batch_loss``). The trainer's whole state
 (model, optimiser, scheduler, epoch, progress within the epoch, best result, every RNG) is one dict, written
 atomically after every epoch and when SIGINT/SIGTERM stops the run, so ``resume=true`` continues exactly.
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,6 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 from tqdm import tqdm
 
+from hhlif.calibration import calibrate_run
 from hhlif.checkpoint import rng_state, set_rng_state
 from hhlif.errors import (
     ConfigError,
@@ -31,22 +35,24 @@ from hhlif.errors import (
     require_positive,
     unknown_choice,
 )
-from hhlif.logger import build_logger
+from hhlif.logger import best_tag, build_logger
 from hhlif.metrics.cost import count_flops, energy_nj, peak_memory_mb, synops_per_sample
+from hhlif.metrics.figures import layer_figures
 from hhlif.metrics.flops import count_model
-from hhlif.metrics.spikes import SpikeMonitor
+from hhlif.metrics.spikes import LayerTrace, SpikeMonitor, record_layers
 from hhlif.metrics.tasks import TaskSplit
 from hhlif.networks import build_network, count_parameters
 from hhlif.neurons.base import NonFiniteState
 from hhlif.resume import wants_resume
-from hhlif.runtime import seed_everything
+from hhlif.runtime import require_memory, seed_everything
 from hhlif.tasks.batches import ImageBatches, Noise
-from hhlif.tasks.multitask import DATASETS, load_multitask
+from hhlif.tasks.multitask import DATASETS, check_labels, load_multitask
 from hhlif.tasks.sources import DOWNLOAD_CHOICES
 from hhlif.trainers.base import PROGRESS, Trainer, adam, load_optimizer, validate_loop
 
 log = logging.getLogger(__name__)
 NOISE_MODES = ("fixed", "per_sample")
+RECORDED_SAMPLES = 4  # test samples whose spikes and voltages are drawn at every evaluation (TensorBoard images)
 
 
 #: (metrics.json key, trainer key): how far a run got, and where it stops
@@ -80,7 +86,19 @@ def validate(cfg: DictConfig) -> None:
     if t.select not in selectable:
         raise unknown_choice("trainer.select", t.select, selectable)
     with torch.device("meta"):
-        build_classifier(cfg)
+        check_memory(cfg, build_classifier(cfg))
+
+
+def check_memory(cfg: DictConfig, model: nn.Module) -> None:
+    """Refuse a number of time steps whose training batch cannot fit in memory: the backward pass keeps at least
+    a spike and a membrane value (4 bytes each) per spiking unit, sample and step."""
+    from hhlif.neurons.base import Neuron
+
+    units = sum(math.prod(m.shape) for m in model.modules() if isinstance(m, Neuron))
+    steps, batch = cfg.network.time_steps, max(cfg.trainer.batch_size, cfg.trainer.eval_batch_size)
+    require_memory("network.time_steps", steps, 8.0 * steps * batch * units,
+                   f"a batch of {batch} samples over {steps} steps of {units} spiking units",
+                   "Lower network.time_steps (the paper uses 15) or trainer.batch_size.")
 
 
 def validate_run(cfg: DictConfig) -> None:
@@ -91,6 +109,7 @@ def validate_run(cfg: DictConfig) -> None:
                           f"(image tasks: {', '.join(DATASETS)}). Control tasks use trainer=sac, which they select "
                           "themselves: drop the trainer override.")
     require_positive("trainer.max_epochs", t.max_epochs, integer=True)
+    require_positive("trainer.log_every_n_steps", t.log_every_n_steps, integer=True)
     require_positive("trainer.batch_size", t.batch_size, integer=True)
     require_positive("trainer.eval_batch_size", t.eval_batch_size, integer=True)
     require_positive("trainer.optimizer.lr", t.optimizer.lr)
@@ -124,6 +143,7 @@ class ClassifyTrainer(Trainer):
         seed_everything(cfg.seed, cfg.deterministic)
 
         self.data = load_multitask(task.dataset, cfg.data.root, pickle=task.pickle, download=task.download)
+        check_labels(self.data, int(task.classes))
         noise = Noise(float(task.noise.amplitude), task.noise.mode, cfg.seed) if task.noise.amplitude > 0 else None
         common = dict(pixel_max=float(task.pixel_max), noise=noise, device=self.device, seed=cfg.seed)
         self.train_batches = ImageBatches(self.data.train_x, self.data.train_y, t.batch_size, shuffle=True,
@@ -132,6 +152,8 @@ class ClassifyTrainer(Trainer):
                                          limit=task.limit_test, noise_stream=1, **common)
 
         self.model = self.build_model().to(self.device)
+        first = next(self.train_batches.iterate())[0]  # neuron.input_gain=auto: calibrated on the first batch
+        self.calibration = calibrate_run(cfg, self.model, self.build_model, lambda model: model(first))
         self.guard(self.model, bool(t.check_finite))
         self.optimizer = adam(self.model.parameters(), lr=t.optimizer.lr, betas=tuple(t.optimizer.betas),
                               weight_decay=t.optimizer.weight_decay, fused=t.optimizer.fused)
@@ -141,12 +163,17 @@ class ClassifyTrainer(Trainer):
         self.epoch = 0  # epochs completed
         self.progress = _EpochProgress()  # the epoch under way
         self.best: dict[str, Any] = {}
+        self.last: dict[str, float] = {}  # the metrics of the last epoch (kept in checkpoints: metrics.json's)
         self.trainable, self.frozen = count_parameters(self.model)
+        self.logger = None  # the run's RunLogger while fit() runs
+        self.layers: dict = {}  # firing statistics of the last evaluation, per spiking layer
+        self.traces: dict[str, LayerTrace] = {}  # a few test samples of the last evaluation, step by step
 
     # -- what a trainer built on this one may change -------------------------------------------------------
-    def build_model(self) -> nn.Module:
-        """The model to train (moved to the run's device by the caller)."""
-        return build_classifier(self.cfg)
+    def build_model(self, cfg: DictConfig | None = None) -> nn.Module:
+        """The model to train (moved to the run's device by the caller); of ``cfg`` instead of the run's if given
+        (the LIF network of :mod:`hhlif.calibration`)."""
+        return build_classifier(cfg or self.cfg)
 
     def build_scheduler(self) -> torch.optim.lr_scheduler.LRScheduler:
         """The learning-rate schedule, stepped once after every training epoch."""
@@ -179,7 +206,7 @@ class ClassifyTrainer(Trainer):
         """Everything needed to continue exactly: the data order and noise are functions of (seed, epoch)."""
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(), "epoch": self.epoch, "progress": vars(self.progress),
-                "best": self.best, "rng": rng_state(),
+                "best": self.best, "last": self.last, "rng": rng_state(),
                 "config": OmegaConf.to_container(self.cfg, resolve=True)}
 
     def load_state_dict(self, state: dict[str, Any], source: Path) -> None:
@@ -190,6 +217,7 @@ class ClassifyTrainer(Trainer):
         load_optimizer(self.optimizer, state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.epoch, self.best = state["epoch"], state["best"]
+        self.last = dict(state.get("last", {}))
         self.progress = _EpochProgress(**state["progress"])
         set_rng_state(state["rng"])
 
@@ -228,7 +256,8 @@ class ClassifyTrainer(Trainer):
         first = acc_state.batches  # > 0 when resuming in the middle of an epoch
         bar = self._progress(batches, desc, first)
         start = time.perf_counter()
-        every = max(1, len(batches) // 10)  # without a progress bar (not a terminal): a log line per 10 %
+        every = -(-len(batches) // 10)  # without a progress bar (not a terminal): a log line per 10 % (at most 10)
+        window = [0.0, 0]  # loss sum and samples since the last train/batch_loss point
         with torch.set_grad_enabled(train):
             for i, (x, y) in enumerate(bar, first + 1):
                 out = self._forward(x, y, f"epoch {self.epoch + 1}, batch {i}")
@@ -240,6 +269,7 @@ class ClassifyTrainer(Trainer):
                         self.optimizer.step()
                         self.after_step()
                     acc_state.loss_sum += loss.item() * y.shape[0]
+                    window = [window[0] + loss.item() * y.shape[0], window[1] + y.shape[0]]
                     correct += (self.predict(output).argmax(-1) == y).sum(0).cpu()
                     for key, value in self.batch_sums(output, y).items():
                         acc_state.sums[key] = acc_state.sums.get(key, 0.0) + value
@@ -248,10 +278,14 @@ class ClassifyTrainer(Trainer):
                     acc_state.skipped += 1
                 acc_state.batches = i
                 acc_state.correct = correct.tolist()
+                if train and self.logger is not None and self.global_step % self.cfg.trainer.log_every_n_steps == 0:
+                    if window[1]:
+                        self.logger.scalars({"train/batch_loss": window[0] / window[1]}, self.global_step)
+                    window = [0.0, 0]
                 seen = max(acc_state.seen, 1)
                 acc = correct.double() / seen
                 postfix = {"loss": f"{acc_state.loss_sum / seen:.4f}",
-                           **{f"acc{k + 1}": f"{a:.2%}" for k, a in enumerate(acc)}}
+                           **{f"acc{k + 1}": f"{a:.3f}" for k, a in enumerate(acc)}}
                 bar.set_postfix(postfix)
                 if bar.disable and train and (i % every == 0 or i == len(batches)):
                     spent = time.perf_counter() - start
@@ -271,9 +305,16 @@ class ClassifyTrainer(Trainer):
         out.update({f"{split}/{key}": total / seen for key, total in acc_state.sums.items()})
         return out
 
-    def evaluate(self) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
-        """Test-set metrics, firing statistics of every spiking layer, the per-task split of the read-out and
-        the event-driven cost (SynOps, energy estimate); also the tensors to log as histograms."""
+    @property
+    def global_step(self) -> int:
+        """Optimiser steps (training batches) so far: TensorBoard's step."""
+        return self.epoch * len(self.train_batches) + self.progress.batches
+
+    def evaluate(self, record: bool = False) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
+        """Test-set metrics, firing statistics of every spiking layer (kept in :attr:`layers`), the per-task
+        split of the read-out and the event-driven cost (SynOps, energy estimate); also the tensors to log as
+        histograms. ``record``: also record :data:`RECORDED_SAMPLES` test samples step by step
+        (:attr:`traces`, :func:`~hhlif.metrics.spikes.record_layers`)."""
         monitors = (self.monitor, self.task_split)
         for m in monitors:
             m.reset()
@@ -284,11 +325,12 @@ class ClassifyTrainer(Trainer):
         finally:
             for m in monitors:
                 m.enabled = False
-        layers = self.monitor.layers()
+        self.layers = layers = self.monitor.layers()
+        if record:
+            self.traces = self.record()
         histograms = {f"spikes/{name}/rates": stats.rates for name, stats in layers.items()}
         for name, stats in layers.items():
             metrics.update(stats.scalars(f"spikes/{name}"))
-            metrics.update({f"spikes_per_step/{name}/t{t + 1:02d}": float(r) for t, r in enumerate(stats.per_step)})
         split, preference = self.task_split.summary()
         metrics.update(split)
         if preference.numel():
@@ -298,6 +340,19 @@ class ClassifyTrainer(Trainer):
         metrics["cost/energy_nj_per_sample"] = energy_nj(self.model.dense_macs(), synops)
         metrics["cost/peak_memory_mb"] = peak_memory_mb(self.device)
         return metrics, histograms
+
+    def record(self) -> dict[str, LayerTrace]:
+        """The spikes and voltages of every spiking layer for the first test samples (noise-free), step by step,
+        in evaluation mode; the random streams of the run are left as they were."""
+        x = self.test_batches.sample(RECORDED_SAMPLES)
+        state = rng_state()
+        self.model.eval()
+        self.guard(self.model, False)  # a picture of a diverged state shows it; the loop reports it
+        try:
+            return record_layers(self.model, lambda: self.model(x))
+        finally:
+            self.guard(self.model, bool(self.cfg.trainer.check_finite))
+            set_rng_state(state)
 
     def measure_flops(self, samples: int = 8) -> dict[str, float]:
         """FLOPs per sample that actually run (forward; forward + backward), and the paper's analytic count."""
@@ -323,12 +378,17 @@ class ClassifyTrainer(Trainer):
         if self.epoch >= t.max_epochs and (self.run_dir / "metrics.json").is_file():
             log.info("%s already finished its %d epochs; nothing to do", self.run_dir, t.max_epochs)
             return json.loads((self.run_dir / "metrics.json").read_text())
-        logger = build_logger(cfg, self.run_dir, purge_step=self.epoch + 1 if self.epoch else None)
+        step = self.global_step
+        self.logger = logger = build_logger(cfg, self.run_dir, purge_step=step + 1 if step else None)
         self._announce()
-        metrics: dict[str, float] = {}
+        metrics: dict[str, float] = dict(self.last)  # killed after its last checkpoint: the results it saved
+        logger.logged.update(metrics)
+        logger.last_step = self.epoch
         try:
             flops = self.measure_flops()
-            logger.scalars(flops, 0)
+            params = {"params/trainable": self.trainable, "params/frozen": self.frozen}
+            logger.constants(params)  # HParams columns, not one-point charts
+            logger.constants(flops, hparams=False)  # in metrics.json only
             paper = (f"; paper count ADD {flops['cost/flops_paper_add'] / 1e6:.5g} M, MUL "
                      f"{flops['cost/flops_paper_mul'] / 1e6:.5g} M" if "cost/flops_paper_add" in flops else "")
             log.info("cost: %.3g FLOPs per sample forward (%.3g element-wise), %.3g forward+backward%s",
@@ -341,27 +401,38 @@ class ClassifyTrainer(Trainer):
                     self.train_batches.set_epoch(epoch)
                     train = self._run_epoch(self.train_batches, train=True, desc=f"epoch {epoch + 1}/{t.max_epochs}")
                     self.scheduler.step()
-                    test, histograms = self.evaluate()
+                    test, histograms = self.evaluate(record=logger.images)
                     self.epoch, self.progress = epoch + 1, _EpochProgress()
-                    metrics = {**train, **test, **flops, "lr": lr}
+                    metrics = self.last = {**train, **test, **flops, "train/lr": lr}
                     improved = not self.best or metrics[t.select] > self.best[t.select]
                     if improved:
                         self.best = {**metrics, "epoch": self.epoch}
                     self.save("last.pt", *(("best.pt",) if improved else ()))
-                    logger.scalars(metrics, self.epoch)
-                    for tag, values in histograms.items():
-                        logger.histogram(tag, values, self.epoch)
+                    self._log_evaluation(logger, metrics, histograms)
                     log.info(self._epoch_line(metrics))
                     if self.stop.signum is not None and self.epoch < t.max_epochs:
                         self.interrupt(f"after epoch {self.epoch}")
-            result = {**metrics, "epoch": self.epoch, "best": dict(self.best),
-                      "params/trainable": self.trainable, "params/frozen": self.frozen, "meta": self._meta()}
+            per_step = {f"spikes/{name}/rate_per_step": s.per_step.tolist() for name, s in self.layers.items()}
+            result = {**metrics, **per_step, "epoch": self.epoch, "best": dict(self.best), **params,
+                      "meta": self._meta(), **self.calibration}
             path = logger.write_metrics(result)
         finally:
             logger.close()
+            self.logger = None
         log.info("results in %s (metrics.json, checkpoints/, tensorboard/)", self.run_dir)
         log.info("metrics: %s", path)
         return result
+
+    def _log_evaluation(self, logger, metrics: Mapping[str, float], histograms: Mapping[str, torch.Tensor]) -> None:
+        """The epoch's scalars (the constants are HParams columns instead), the best value so far of
+        ``trainer.select``, the histograms and each spiking layer's figures, at the epoch's last step."""
+        step, select = self.global_step, self.cfg.trainer.select
+        logger.scalars(metrics, step)
+        logger.scalars({best_tag(select): self.best[select]}, step)
+        for tag, values in histograms.items():
+            logger.histogram(tag, values, step)
+        for tag, draw in layer_figures(self.layers, self.traces).items():
+            logger.figure(tag, draw, step)
 
     def _announce(self) -> None:
         d = self.data
@@ -372,8 +443,8 @@ class ClassifyTrainer(Trainer):
 
     def _epoch_line(self, m: Mapping[str, float]) -> str:
         tasks = range(1, self.cfg.task.tasks + 1)
-        tr = "/".join(f"{m[f'train/acc_task{k}']:.2%}" for k in tasks)
-        te = "/".join(f"{m[f'test/acc_task{k}']:.2%}" for k in tasks)
+        tr = "/".join(f"{m[f'train/acc_task{k}']:.3f}" for k in tasks)
+        te = "/".join(f"{m[f'test/acc_task{k}']:.3f}" for k in tasks)
         return (f"epoch {self.epoch}/{self.cfg.trainer.max_epochs}  train loss {m['train/loss']:.4f} acc {tr}  "
                 f"test loss {m['test/loss']:.4f} acc {te}  ({m['cost/train_epoch_s']:.1f}s)")
 

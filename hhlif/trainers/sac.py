@@ -9,7 +9,8 @@ One environment step after another (``SACTrainer.fit``):
 3. once the replay memory holds more than one batch: one SAC update (``SACTrainer.update``), which reads
    top to bottom: sample windows, target, critic loss, actor loss, temperature, soft target update;
 4. every ``eval_every`` steps: deterministic episodes on a separate environment with the environment's own
-   reward, TensorBoard scalars, ``checkpoints/best.pt`` when the return improved;
+   reward, TensorBoard scalars and pictures (the actor's firing per time step, its spike raster and voltage
+   traces on a few windows of the first evaluation episode), ``checkpoints/best.pt`` when the return improved;
 5. every ``checkpoint_every`` steps (and at every evaluation): ``checkpoints/last.pt``.
 
 The trainer never looks at the neuron type. Its whole state (networks, optimisers, temperature, replay memory,
@@ -36,11 +37,13 @@ import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
+from hhlif.calibration import calibrate_run, needs_calibration
 from hhlif.checkpoint import rng_state, set_rng_state
 from hhlif.errors import ConfigError, RunError, bad_value, require_in_range, require_positive
-from hhlif.logger import build_logger
+from hhlif.logger import best_tag, build_logger
 from hhlif.metrics.cost import count_flops, energy_nj, peak_memory_mb, synops_per_sample
-from hhlif.metrics.spikes import SpikeMonitor
+from hhlif.metrics.figures import layer_figures
+from hhlif.metrics.spikes import SpikeMonitor, record_layers
 from hhlif.networks import count_parameters
 from hhlif.networks.policy import build_actor, build_critic, load_pre_agent
 from hhlif.neurons.base import NonFiniteState
@@ -52,6 +55,8 @@ from hhlif.trainers.replay import ReplayBuffer
 
 log = logging.getLogger(__name__)
 EVAL_SEED_OFFSET = 1_000_000  # evaluation episode i starts from env seed (seed + offset + i)
+RECORDED_WINDOWS = 4  # observation windows of the first evaluation episode drawn as rasters and voltage traces
+CALIBRATION_SEED_OFFSET = 2_000_000  # neuron.input_gain=auto: the environment of the calibration batch
 
 
 #: (metrics.json key, trainer key): how far a run got, and where it stops
@@ -114,12 +119,12 @@ def validate(cfg: DictConfig) -> EnvSpec:
 
 
 def run_episode(actor, task: ControlTask, seed: int, window: int, *, pre_agent=None,
-                frames: list | None = None) -> tuple[float, int]:
+                frames: list | None = None, windows: list | None = None) -> tuple[float, int]:
     """One deterministic episode of ``actor`` in ``task`` from environment seed ``seed``, with the environment's
     reward and no noise: (return, length). The actor sees the last ``window`` observations (the first one
     repeated at the start); ``pre_agent`` (the authors' pre-trained agent) acts for the first window. With
     ``frames`` (a list; ``task`` made with ``render=True``), every frame from the first observation on is
-    appended to it."""
+    appended to it; with ``windows`` (a list), every input window the actor acted on."""
     from hhlif.render import render_frame
 
     device = next(actor.parameters()).device
@@ -134,6 +139,8 @@ def run_episode(actor, task: ControlTask, seed: int, window: int, *, pre_agent=N
             action = pre_agent.act(x, deterministic=True)[0]
         else:
             action = actor.act(history[None], deterministic=True)[0]
+            if windows is not None:
+                windows.append(history)
         step = task.step(action.cpu().numpy(), perturb=False)
         obs = step.obs
         history = torch.cat([history[1:], torch.as_tensor(obs, dtype=torch.float32, device=device)[None]])
@@ -179,6 +186,8 @@ class SACTrainer(Trainer):
         self.window = int(cfg.network.window)
 
         self.actor = build_actor(cfg.network, cfg.neuron, spec).to(self.device)
+        self.calibration = calibrate_run(cfg, self.actor, lambda c: build_actor(c.network, c.neuron, spec),
+                                         self._calibration_pass(cfg))
         self.guard(self.actor, bool(t.check_finite))
         self.critic = build_critic(cfg.network, spec).to(self.device)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
@@ -205,6 +214,8 @@ class SACTrainer(Trainer):
         self.best: dict[str, Any] = {}
         self.steps_to_solve: int | None = None
         self.last_eval: dict[str, float] = {}
+        self.last_layers: dict = {}  # the actor's firing statistics at the last evaluation
+        self.eval_windows: list[torch.Tensor] = []  # the actor's input windows in the first evaluation episode
         self.last_episode: dict[str, float] = {}
         self.logger = None
         self.render_task: ControlTask | None = None  # made on the first video (trainer.record_every_n_evals)
@@ -212,6 +223,21 @@ class SACTrainer(Trainer):
         self._counts: dict[str, int] = {}
         self._timer = {"updates": 0, "update_s": 0.0, "since": time.perf_counter(), "steps": 0}
         self._start_episode()
+
+    def _calibration_pass(self, cfg: DictConfig):
+        """``neuron.input_gain=auto``'s batch: the actor on 128 windows of observations of random actions, in an
+        environment of its own (seeded; the run's environments and random streams are untouched)."""
+        if not needs_calibration(self.actor):
+            return None
+        env = ControlTask(cfg.task.name, cfg.task.env_version, seed=cfg.seed + CALIBRATION_SEED_OFFSET)
+        rng = np.random.default_rng([cfg.seed, 3])
+        observations = [env.reset()]
+        while len(observations) < 128 + self.window:
+            step = env.step(rng.uniform(self.spec.action_low, self.spec.action_high), perturb=False)
+            observations.append(env.reset() if step.done else step.obs)
+        obs = torch.as_tensor(np.stack(observations), dtype=torch.float32, device=self.device)
+        windows = obs.unfold(0, self.window, 1).transpose(1, 2)[:128]  # [B, W, obs], oldest first
+        return lambda actor: actor(windows)
 
     @property
     def alpha(self) -> torch.Tensor:
@@ -232,7 +258,7 @@ class SACTrainer(Trainer):
                 return self.pre_agent.act(obs[None])[0].cpu().numpy()
         if self.steps < self.cfg.trainer.start_steps:
             return self.random_actions.uniform(self.spec.action_low, self.spec.action_high)
-        self.monitor.enabled = True  # the actor's firing while it acts in training: spikes_train/*
+        self.monitor.enabled = True  # the actor's firing while it acts in training: spikes/<layer>/acting_*
         try:
             with torch.no_grad():
                 action = self.actor.act(self.obs_window[None])[0]
@@ -326,14 +352,14 @@ class SACTrainer(Trainer):
             self.alpha_optimizer.zero_grad(set_to_none=True)
             alpha_loss.backward()
             self.alpha_optimizer.step()
-            self._accumulate({"loss/alpha": alpha_loss})
+            self._accumulate({"train/loss_alpha": alpha_loss})
 
         # soft update of the target critic
         soft_update(self.critic_target, self.critic, t.tau)
 
         self.updates += 1
-        self._accumulate({"loss/critic": critic_loss, "loss/actor": actor_loss, "q/mean": q1.mean(),
-                          "q/target_mean": target.mean(), "entropy": -log_pi.mean()})
+        self._accumulate({"train/loss_critic": critic_loss, "train/loss_actor": actor_loss, "train/q_mean": q1.mean(),
+                          "train/q_target_mean": target.mean(), "train/entropy": -log_pi.mean()})
         self._timer["updates"] += 1
         self._timer["update_s"] += time.perf_counter() - start
 
@@ -361,19 +387,20 @@ class SACTrainer(Trainer):
         if now > tm["since"]:
             out["cost/steps_per_s"] = (self.steps - tm["steps"]) / (now - tm["since"])
         self._timer = {"updates": 0, "update_s": 0.0, "since": now, "steps": self.steps}
-        out["alpha"] = float(self.alpha)
+        out["train/alpha"] = float(self.alpha)
         return out
 
     # -- evaluation ------------------------------------------------------------------------------------------
     def evaluate(self) -> tuple[dict[str, float], dict]:
         """``eval_episodes`` deterministic episodes with the environment's reward; the actor's firing."""
         returns, lengths = [], []
+        self.eval_windows = []
         self.monitor.reset()
         self.monitor.enabled = True
         try:
             with torch.no_grad():
                 for i in range(self.cfg.trainer.eval_episodes):
-                    ret, length = self._eval_episode(self.cfg.seed + EVAL_SEED_OFFSET + i)
+                    ret, length = self._eval_episode(self.cfg.seed + EVAL_SEED_OFFSET + i, keep=i == 0)
                     returns.append(ret)
                     lengths.append(length)
         except NonFiniteState as exc:
@@ -404,8 +431,11 @@ class SACTrainer(Trainer):
         return {"cost/flops_actor_forward": flops["total"], "cost/flops_actor_elementwise": flops["elementwise"],
                 "cost/dense_macs": self.actor.dense_macs()}
 
-    def _eval_episode(self, seed: int) -> tuple[float, int]:
-        return run_episode(self.actor, self.eval_task, seed, self.window, pre_agent=self.pre_agent)
+    def _eval_episode(self, seed: int, keep: bool = False) -> tuple[float, int]:
+        """One deterministic episode: its return and length. ``keep``: the actor's input windows are kept in
+        :attr:`eval_windows` (for :meth:`record`)."""
+        return run_episode(self.actor, self.eval_task, seed, self.window, pre_agent=self.pre_agent,
+                           windows=self.eval_windows if keep else None)
 
     def _record(self) -> None:
         """Every ``trainer.record_every_n_evals``-th evaluation: a video of one deterministic episode (the first
@@ -425,14 +455,34 @@ class SACTrainer(Trainer):
         path = write_video(frames, self.run_dir / "videos" / f"step{self.steps:07d}{video_suffix('auto')}")
         log.info("video of an evaluation episode (return %.1f): %s", ret, path)
 
+    def record(self) -> dict:
+        """The actor's spikes and voltages, step by step, on :data:`RECORDED_WINDOWS` observation windows spread
+        over the first episode of the last evaluation (:func:`~hhlif.metrics.spikes.record_layers`)."""
+        if not self.eval_windows:
+            return {}
+        picks = np.linspace(0, len(self.eval_windows) - 1, min(RECORDED_WINDOWS, len(self.eval_windows)))
+        windows = torch.stack([self.eval_windows[int(round(i))] for i in picks])
+        state = rng_state()
+        self.guard(self.actor, False)
+        try:
+            return record_layers(self.actor, lambda: self.actor.act(windows, deterministic=True))
+        finally:
+            self.guard(self.actor, bool(self.cfg.trainer.check_finite))
+            set_rng_state(state)
+
     def _evaluate_and_save(self) -> None:
         train_layers = self.monitor.layers()  # accumulated while acting since the last evaluation
         metrics, layers = self.evaluate()
         for name, stats in train_layers.items():
-            metrics.update(stats.scalars(f"spikes_train/{name}"))
-            self.logger.histogram(f"spikes_train/{name}/rates", stats.rates, self.steps)
+            metrics.update({f"spikes/{name}/acting_{k.rpartition('/')[2]}": v for k, v in stats.scalars("").items()})
+            self.logger.histogram(f"spikes/{name}/acting_rates", stats.rates, self.steps)
         for name, stats in layers.items():
             self.logger.histogram(f"spikes/{name}/rates", stats.rates, self.steps)
+        traces = self.record() if self.logger.images else {}
+        for tag, draw in layer_figures(layers, traces, what="window").items():
+            self.logger.figure(tag, draw, self.steps)
+        self.eval_windows = []
+        self.last_layers = layers
         ret = metrics["eval/return_mean"]
         if self.steps_to_solve is None and ret >= self.spec.threshold:
             self.steps_to_solve = self.steps
@@ -442,7 +492,7 @@ class SACTrainer(Trainer):
             self.best = {"eval/return_mean": ret, "eval/return_std": metrics["eval/return_std"],
                          "eval/length_mean": metrics["eval/length_mean"], "step": self.steps}
         self.last_eval = metrics
-        self.logger.scalars(metrics, self.steps)
+        self.logger.scalars({**metrics, best_tag("eval/return_mean"): self.best["eval/return_mean"]}, self.steps)
         self.save("last.pt", *(("best.pt",) if improved else ()))
         self._record()
         log.info("step %d/%d  eval return %.1f ± %.1f (length %.0f)  best %.1f  episodes %d",
@@ -457,6 +507,8 @@ class SACTrainer(Trainer):
             log.info("%s already finished its %d steps; nothing to do", self.run_dir, t.total_steps)
             return json.loads((self.run_dir / "metrics.json").read_text())
         self.logger = build_logger(self.cfg, self.run_dir, purge_step=self.steps + 1 if self.steps else None)
+        self.logger.constants(self._params())  # HParams columns, not one-point charts
+        self.logger.constants(self.actor_flops(), hparams=False)  # in metrics.json only
         self._announce()
         disable = PROGRESS[t.progress]
         bar = tqdm(total=t.total_steps, initial=self.steps, desc="steps", disable=disable, dynamic_ncols=True,
@@ -520,16 +572,20 @@ class SACTrainer(Trainer):
         log.info("agent: neuron=%s, actor %d trainable parameters (+%d frozen), critic %d, device %s",
                  self.cfg.neuron.name, *self.actor_params, self.critic_params, self.device)
 
+    def _params(self) -> dict[str, int]:
+        return {"params/trainable": self.actor_params[0], "params/frozen": self.actor_params[1],
+                "params/critic": self.critic_params}
+
     def _result(self, seconds: float) -> dict[str, Any]:
         s, task = self.spec, self.cfg.task
         import gymnasium
         import mujoco
 
-        return {**self.last_eval, "best": dict(self.best), "steps_to_solve": self.steps_to_solve,
+        per_step = {f"spikes/{name}/rate_per_step": s.per_step.tolist() for name, s in self.last_layers.items()}
+        return {**self.last_eval, **per_step, "best": dict(self.best), "steps_to_solve": self.steps_to_solve,
                 "solved_threshold": s.threshold, "steps": self.steps, "env_steps": self.env_steps,
                 "updates": self.updates, "skipped_updates": self.skipped_updates, "episodes": self.episodes,
-                "params/trainable": self.actor_params[0], "params/frozen": self.actor_params[1],
-                "params/critic": self.critic_params, "cost/total_s": seconds,
+                **self._params(), "cost/total_s": seconds, **self.calibration,
                 "meta": {"env.id": s.env_id, "env.version": s.version, "env.obs_size": s.obs_size,
                          "env.action_size": s.action_size, "task.reward": task.reward,
                          "task.state_noise": task.state_noise, "task.reward_noise": task.reward_noise,

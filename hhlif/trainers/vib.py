@@ -48,7 +48,7 @@ from hhlif.networks.vib import (
     kl_to_standard_normal,
 )
 from hhlif.resume import wants_resume
-from hhlif.trainers.classify import ClassifyTrainer, validate_run
+from hhlif.trainers.classify import ClassifyTrainer, check_memory, validate_run
 
 log = logging.getLogger(__name__)
 LN2 = math.log(2)
@@ -99,7 +99,7 @@ def validate(cfg: DictConfig) -> None:
     if t.select not in selectable(cfg.task.tasks):
         raise unknown_choice("trainer.select", t.select, selectable(cfg.task.tasks))
     with torch.device("meta"):
-        build_vib(cfg)
+        check_memory(cfg, build_vib(cfg))
 
 
 class VIBTrainer(ClassifyTrainer):
@@ -110,8 +110,8 @@ class VIBTrainer(ClassifyTrainer):
         self.ema = {key: value.detach().clone() for key, value in self.model.state_dict().items()}
 
     # -- what differs from classification ----------------------------------------------------------------
-    def build_model(self) -> nn.Module:
-        return build_vib(self.cfg)
+    def build_model(self, cfg: DictConfig | None = None) -> nn.Module:
+        return build_vib(cfg or self.cfg)
 
     def build_scheduler(self) -> torch.optim.lr_scheduler.LRScheduler:
         # StepLR(every, γ) stepped once per epoch = ExponentialLR(γ) stepped after epochs every, 2·every, ...
@@ -150,10 +150,10 @@ class VIBTrainer(ClassifyTrainer):
         out[f"{split}/acc_oneshot"] = out[f"{split}/acc_mean"]
         return out
 
-    def evaluate(self) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
+    def evaluate(self, record: bool = False) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
         """:meth:`ClassifyTrainer.evaluate` of the EMA weights (the training weights are put back after)."""
         with self._ema_weights():
-            return super().evaluate()
+            return super().evaluate(record)
 
     @contextmanager
     def _ema_weights(self) -> Iterator[None]:
@@ -198,7 +198,7 @@ class VIBTrainer(ClassifyTrainer):
     def _epoch_line(self, m: Mapping[str, float]) -> str:
         return (f"epoch {self.epoch}/{self.cfg.trainer.max_epochs}  train loss {m['train/loss']:.4f}  "
                 f"test I(Z;X) {m['test/izx_bits']:.2f} bits  I(Z;Y) {m['test/izy_bits']:.2f} bits  "
-                f"acc one-shot {m['test/acc_oneshot']:.2%} multi-shot {m['test/acc_multishot']:.2%}  "
+                f"acc one-shot {m['test/acc_oneshot']:.3f} multi-shot {m['test/acc_multishot']:.3f}  "
                 f"({m['cost/train_epoch_s']:.1f}s)")
 
 
