@@ -427,7 +427,9 @@ def _sweep_dir(argv: list[str]) -> Path | None:
     given = [a.split("=", 1)[1] for a in argv if a.split("=", 1)[0] == "hydra.sweep.dir"]
     if "-m" not in argv and "--multirun" not in argv or not given:
         return None
-    return Path(given[-1])
+    value = given[-1]
+    quoted = len(value) > 1 and value[0] == value[-1] and value[0] in "'\""  # as _path_override writes it
+    return Path(value[1:-1] if quoted else value)
 
 
 def _print_sweep_summary(argv: list[str]) -> None:
