@@ -53,7 +53,7 @@ def copy_run(real: Path, dest: Path, overrides: list[str], accuracy: tuple[float
 
 @pytest.fixture(scope="module")
 def sweep15(real_run, tmp_path_factory) -> Path:
-    """Fig. 4c's sweep: 3 datasets × 5 models, seed 1, as 0-multimnist-lif-fc-seed1 ... 14-..."""
+    """Fig. 4c's sweep: 3 datasets × 5 models, seed 1, as jobs 0-... to 14-..."""
     sweep = tmp_path_factory.mktemp("sweep15") / "sweep"
     for num, (task, model) in enumerate((t, m) for t in TASKS for m in MODELS):
         drop = 0.1 * TASKS.index(task)

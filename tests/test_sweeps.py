@@ -91,11 +91,11 @@ def test_a_failed_job_is_recorded_the_sweep_goes_on_and_a_rerun_runs_only_it(tmp
     assert "1 job(s) failed" in err and "disk on fire" in err
     (sweep,) = (tmp_path / "outputs" / "multirun" / "train").iterdir()
     table = out[out.index(f"Sweep outputs/multirun/train/{sweep.name}: 3 jobs, 2 finished, 1 failed"):].splitlines()
-    assert [line.split()[:2] for line in table[1:4]] == [
-        ["0-LIF_fc-multimnist-seed1", "ok"], ["1-LIF_fc-multimnist-seed2", "failed"],
-        ["2-LIF_fc-multimnist-seed3", "ok"]]
-    accuracy = json.loads((sweep / "0-LIF_fc-multimnist-seed1" / "metrics.json").read_text())["test/acc_mean"]
-    assert table[1].endswith(f"test/acc_mean {accuracy:.4g}")
+    names = sorted((p.name for p in sweep.iterdir() if p.is_dir()), key=lambda n: int(n.split("-")[0]))
+    assert [line.split()[:3] for line in table[1:4]] == [[names[0], "ok", "LIF_fc"], [names[1], "failed", "LIF_fc"],
+                                                         [names[2], "ok", "LIF_fc"]]
+    accuracy = json.loads((sweep / names[0] / "metrics.json").read_text())["test/acc_mean"]
+    assert table[1].endswith(f"test/acc_mean {accuracy:.4f}")
     assert table[2].endswith("disk on fire (a test failure)")
     assert table[4] == f"Report (tables, figures): hhlif report outputs/multirun/train/{sweep.name}"
     jobs = sorted(p for p in sweep.iterdir() if p.is_dir())

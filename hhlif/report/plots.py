@@ -36,6 +36,7 @@ class Style:
 
     colours: dict[tuple[str, tuple], str]
     variants: dict[tuple, int]
+    base: dict[str, str]  # model → its own colour
 
     @classmethod
     def of(cls, groups: Sequence[Group]) -> Style:
@@ -57,7 +58,7 @@ class Style:
         for model, found in members.items():
             for k, variant in enumerate(sorted(found, key=variants.__getitem__)):
                 colours[model, variant] = _shade(base[model], k, len(found))
-        return cls(colours, variants)
+        return cls(colours, variants, base)
 
     def colour(self, g: Group) -> str:
         return self.colours[g.model, _hashable_variant(g)]
@@ -231,8 +232,11 @@ def against_setting(groups: Sequence[Group], key: str, metric: Callable[[Group],
     if not any(len(points) > 1 for points in lines.values()):
         return False
     panels: dict[tuple[str, str], list] = {}
+    rests: dict[str, list[tuple]] = {}  # a line is a model and the other swept values: shades of the model's colour
     for (task, label, model, rest), points in lines.items():
         panels.setdefault((task, label), []).append((model, rest, sorted(points, key=lambda p: p[0])))
+        if rest not in rests.setdefault(model, []):
+            rests[model].append(rest)
     rows, cols = _grid(len(panels), 2)
     fig, axes = _figure(rows, cols, width=5.0, height=3.8)
     for ax, ((task, label), members) in zip(axes.flat, panels.items(), strict=False):
@@ -242,7 +246,8 @@ def against_setting(groups: Sequence[Group], key: str, metric: Callable[[Group],
             stats = [g.stat(metric_key) for _, g in points]
             name = " ".join([model, *(f"{short(k)}={v}" for k, v in rest)])
             ax.errorbar([x for x, _ in points], [scale * s.mean for s in stats], yerr=[_err(s, scale) for s in stats],
-                        color=style.colour(g0), marker=MARKERS[style.variant(g0) % len(MARKERS)], capsize=3,
+                        color=_shade(style.base[model], rests[model].index(rest), len(rests[model])),
+                        marker=MARKERS[rests[model].index(rest) % len(MARKERS)], capsize=3,
                         label=f"{name} (n={min(s.n for s in stats)}–{max(s.n for s in stats)})"
                         if len({s.n for s in stats}) > 1 else f"{name} (n={stats[0].n})")
         ax.set_xlabel(key)

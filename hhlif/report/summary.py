@@ -40,7 +40,9 @@ def _job_row(path: Path) -> tuple[str, str, str, bool]:
     key = kind_of(run.kind).primary
     if not key or key not in run.metrics:
         return OK, run.model, "", True
-    return OK, run.model, f"{key} {format_stat(Stat.of([run.metrics[key]]), 'num', 1)}", True  # as the console
+    value = run.metrics[key]  # accuracies as fractions, as the training console prints them
+    shown = f"{value:.4f}" if key.split("/")[-1].startswith("acc") else format_stat(Stat.of([value]), "num", 1)
+    return OK, run.model, f"{key} {shown}", True
 
 
 def _failure_message(path: Path) -> str | None:
