@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib
 import json
 import logging
+import re
 import signal
 import sys
 from pathlib import Path
@@ -131,8 +132,11 @@ def _prepare(command: ModuleType, argv: list[str]) -> list[str]:
 
 
 def _path_override(key: str, path) -> str:
-    """``key=path`` as a Hydra override, quoted: a run directory's name may hold ``=`` and ``,``."""
+    """``key=path`` as a Hydra override, quoted when the path holds a character the override grammar reserves
+    (a user's directory template may)."""
     path = str(path)
+    if not re.search(r"[=,\[\]{}()'\"\s\\]", path):
+        return f"{key}={path}"
     return f"{key}='{path}'" if "'" not in path else f'{key}="{path}"'
 
 
@@ -324,7 +328,7 @@ def _objective(cfg, metrics: dict | None) -> float | None:
 
 def _failed_jobs(argv: list[str]) -> list[str]:
     """The jobs of this sweep that left ``failed.json`` (whichever launcher ran them, in whatever process)."""
-    given = [a.split("=", 1)[1] for a in argv if a.split("=", 1)[0] == "hydra.sweep.dir"]
+    given = [a.split("=", 1)[1].strip("'\"") for a in argv if a.split("=", 1)[0] == "hydra.sweep.dir"]
     if "-m" not in argv and "--multirun" not in argv or not given:
         return []
     out = []
