@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib
 import json
 import logging
+import re
 import signal
 import sys
 from pathlib import Path
@@ -217,8 +218,11 @@ def _show_jobs(command: ModuleType, jobs: list[list[str]], args) -> None:
 
 
 def _path_override(key: str, path) -> str:
-    """``key=path`` as a Hydra override, quoted: a run directory's name may hold ``=`` and ``,``."""
+    """``key=path`` as a Hydra override, quoted when the path holds a character the override grammar reserves
+    (a user's directory template may)."""
     path = str(path)
+    if not re.search(r"[=,\[\]{}()'\"\s\\]", path):
+        return f"{key}={path}"
     return f"{key}='{path}'" if "'" not in path else f'{key}="{path}"'
 
 
