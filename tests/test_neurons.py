@@ -186,7 +186,8 @@ def test_binary_static_input_evaluated_once_same_result():
 
 # -- config ------------------------------------------------------------------------------------------------
 def test_build_neuron_rejects_unknown_name_and_parameter():
-    with pytest.raises(ConfigError, match="Installed neurons: adex, alif, binary, hh, hh_textbook, izhikevich, lif, lif_hh, morris_lecar"):
+    installed = "adex, alif, binary, hh, hh_textbook, izhikevich, lif, lif_hh, morris_lecar"
+    with pytest.raises(ConfigError, match=f"Installed neurons: {installed}"):
         build_neuron({"name": "no_such_neuron"}, (3,))
     with pytest.raises(ConfigError, match="decay"):
         build_neuron({"name": "lif", "tau": 2.0}, (3,))
