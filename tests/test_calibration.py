@@ -48,6 +48,9 @@ def test_auto_gain_matches_the_lif_networks_rate_on_one_batch(name):
     assert float(model.layer.neuron.input_gain) == pytest.approx(gain) and gain != nominal
     assert not model.layer.neuron.calibrate_gain
     assert model.state_dict()["layer.neuron.input_gain"] == pytest.approx(gain)  # saved with the weights
+    loaded = fc(dict(cfg.neuron))
+    loaded.load_state_dict(model.state_dict())  # as load_run does: the calibrated gain, nothing left to calibrate
+    assert float(loaded.layer.neuron.input_gain) == pytest.approx(gain) and not loaded.layer.neuron.calibrate_gain
 
 
 def test_a_fixed_gain_is_left_alone():

@@ -27,6 +27,12 @@ def register_input_gain(module: nn.Module, value: float | str, nominal: float) -
                             "LIF network's (see docs/explanation/ladder.md).")
     module.register_buffer("input_gain", torch.tensor(float(nominal if auto else value)))
     module.calibrate_gain = auto
+    module.register_load_state_dict_post_hook(_loaded)
+
+
+def _loaded(module: nn.Module, incompatible_keys) -> None:
+    """A gain loaded from saved weights is the calibrated one: nothing left to calibrate."""
+    module.calibrate_gain = False
 
 
 def gain_repr(module: nn.Module) -> str:
