@@ -12,12 +12,6 @@ import re
 from pathlib import Path
 
 MARKER = "<!-- hhlif:config-reference -->"
-ROOTS = {
-    "train.yaml": "hhlif train",
-    "simulate.yaml": "hhlif simulate",
-    "flops.yaml": "hhlif flops",
-    "bench.yaml": "hhlif bench",
-}
 _BLOCK_SCALAR = re.compile(r"^[|>][+-]?\d*$")
 
 
@@ -95,7 +89,7 @@ def parse(text: str) -> tuple[list[str], list[tuple[str, str | list[str], str]]]
 
 
 def _cell(text: str) -> str:
-    return html.escape(text, quote=False).replace("|", "\\|")
+    return html.escape(text, quote=False).replace("|", "\\|").replace("[", "\\[")  # no link syntax
 
 
 def _code(text: str) -> str:
@@ -123,9 +117,8 @@ def render(conf: Path) -> str:
     out = ["## Root configs", ""]
     out.append("One per command; the groups below are chosen on its command line (`hhlif train neuron=lif`).")
     out.append("")
-    for name, command in ROOTS.items():
-        if (conf / name).exists():
-            out += section(f"{name}: {command}", conf / name, "###")
+    for root in sorted(conf.glob("*.yaml"), key=lambda p: (p.stem != "train", p.stem)):  # train first
+        out += section(f"{root.name}: hhlif {root.stem}", root, "###")
     out += ["## Config groups", ""]
     groups = sorted({p.parent.relative_to(conf).as_posix() for p in conf.rglob("*.yaml") if p.parent != conf})
     for group in groups:
