@@ -17,6 +17,7 @@ ROOTS = {
     "simulate.yaml": "hhlif simulate",
     "flops.yaml": "hhlif flops",
     "bench.yaml": "hhlif bench",
+    "evaluate.yaml": "hhlif evaluate RUN_DIR",
 }
 _BLOCK_SCALAR = re.compile(r"^[|>][+-]?\d*$")
 
