@@ -50,7 +50,7 @@ def test_cfg_job_prints_resolved_paper_constants(cli):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["neuron=izh"], "neuron='izh' is not a known choice. Valid choices: binary, hh, "),
+    (["neuron=izh"], "neuron='izh' is not a known choice. Valid choices: adex, alif, binary, hh, "),
     (["task=cifar10"], "task='cifar10' is not a known choice. Valid choices: "),
     (["network=rnn"], "network='rnn' is not a known choice. Valid choices: conv, fc"),
     (["trainer.max_epochs=0"], "trainer.max_epochs=0 is not allowed: expected a positive integer"),
