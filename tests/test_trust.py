@@ -380,3 +380,18 @@ def test_the_data_cache_builder_clears_temporary_files_a_killed_builder_left(tmp
     source = make_source("mnist", 20, 10)
     multitask.build_or_load("multimnist", tmp_path, source, source, n_train=40, n_test=10, seed=0)
     assert path.is_file() and not any(tmp.exists() for tmp in stale)
+
+
+def test_an_empty_or_foreign_checkpoint_is_one_clear_error(tmp_path):
+    from hhlif import load_run
+    from hhlif.errors import RunError
+
+    last = tmp_path / "run" / "checkpoints" / "last.pt"
+    last.parent.mkdir(parents=True)
+    for content in (b"", b"not a checkpoint"):
+        last.write_bytes(content)
+        with pytest.raises(RunError, match=f"checkpoint {last} cannot be read .*delete it or point to another one"):
+            load_run(last.parent.parent, "last")
+    torch.save([1, 2, 3], last)
+    with pytest.raises(RunError, match="holds a list, not an hhlif checkpoint"):
+        load_run(last.parent.parent, "last")
