@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from hhlif.errors import RunError
+from hhlif.errors import RunError, first_line
 from hhlif.files import atomic_write
 
 #: what a checkpoint may hold besides tensors and plain values: NumPy arrays (a pendulum's state, NumPy's RNG)
@@ -41,17 +41,22 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
             state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
         found = re.search(r"GLOBAL ([\w.]+)", str(exc))
-        named = f"it names {found[1]}, which" if found else "it holds an object that"
-        raise RunError(f"refusing checkpoint {path}: {named} an hhlif checkpoint never holds (only tensors, arrays "
-                       "and plain values are loaded; nothing in the file was run). Delete it if you did not make "
-                       "it, or point to another checkpoint.") from None
+        if not found:  # not a refusal: bytes that are no pickle at all
+            raise _unreadable(path, exc) from None
+        raise RunError(f"refusing checkpoint {path}: it names {found[1]}, which an hhlif checkpoint never holds "
+                       "(only tensors, arrays and plain values are loaded; nothing in the file was run). Delete it "
+                       "if you did not make it, or point to another checkpoint.") from None
     except Exception as exc:  # a truncated or foreign file
-        raise RunError(f"checkpoint {path} cannot be read ({str(exc).strip().splitlines()[0][:200]}). It may be "
-                       "truncated or not an hhlif checkpoint; delete it or point to another one.") from None
+        raise _unreadable(path, exc) from None
     if not isinstance(state, dict):
         raise RunError(f"checkpoint {path} holds a {type(state).__name__}, not an hhlif checkpoint (a dict with "
                        "the run's state). Point to another one.")
     return state
+
+
+def _unreadable(path: Path, exc: BaseException) -> RunError:
+    return RunError(f"checkpoint {path} cannot be read ({first_line(exc)}). It may be truncated or not an hhlif "
+                    "checkpoint; delete it or point to another one.")
 
 
 def rng_state() -> dict[str, Any]:

@@ -88,6 +88,12 @@ def require_in_range(key: str, value: Any, low: float, high: float) -> None:
         raise bad_value(key, value, f"a number in [{low}, {high}]")
 
 
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """The first line of ``exc``'s message (at most ``limit`` characters), or its type's name if it has none."""
+    lines = str(exc).strip().splitlines()
+    return lines[0][:limit] if lines else type(exc).__name__
+
+
 def shorten(message: str, limit: int = LONG) -> str:
     """``message`` on one line, with every value or word longer than ``limit`` characters (a pasted value, a long
     path) cut in the middle: ``seed='9x9x…x9x9' (6000 characters)``."""

@@ -17,7 +17,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from hhlif.config import flatten
-from hhlif.errors import ConfigError
+from hhlif.errors import ConfigError, first_line
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +57,7 @@ def find_previous(base: Path, overrides: list[str], multirun: bool) -> Path | No
             loaded = OmegaConf.load(saved)
             previous = [str(o) for o in (loaded.hydra.overrides.task if multirun else loaded)]
         except Exception as exc:  # noqa: BLE001 - a damaged file in another run's folder: not this run
-            log.warning("resume: skipping %s, whose %s cannot be read (%s)", path, saved.name,
-                        str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__)
+            log.warning("resume: skipping %s, whose %s cannot be read (%s)", path, saved.name, first_line(exc, 120))
             continue
         if essential(previous) == wanted:
             candidates.append(path)
@@ -85,7 +84,7 @@ def config_of(run_dir: Path) -> dict[str, Any]:
         return OmegaConf.to_container(OmegaConf.load(saved), resolve=False)
     except Exception as exc:  # noqa: BLE001 - a damaged file: say which, continue nothing
         raise ConfigError(f"cannot resume {run_dir}: its configuration ({saved}) cannot be read "
-                          f"({str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__}). "
+                          f"({first_line(exc, 160)}). "
                           "Restore the file, or start a new run.") from None
 
 

@@ -202,6 +202,23 @@ def test_killed_between_the_last_checkpoint_and_metrics_json_resume_writes_the_s
     assert not list(run.rglob(".*.tmp"))
 
 
+@pytest.mark.slow
+def test_a_sac_run_killed_before_metrics_json_resumes_to_the_same_metrics(tmp_path):
+    args = ["train", "neuron=hh", "task=inverted_pendulum", "network.hidden=32", "trainer.total_steps=300",
+            "trainer.start_steps=100", "trainer.batch_size=32", "trainer.eval_every=150", "trainer.eval_episodes=1",
+            "trainer.log_every=50", "trainer.progress=never", f"hydra.run.dir={tmp_path / 'run'}"]
+    assert run_cli(args, cwd=tmp_path, env=ENV).returncode == 0
+    metrics = tmp_path / "run" / "metrics.json"
+    expected = json.loads(metrics.read_text())
+    metrics.unlink()  # what a kill between the final last.pt and metrics.json leaves
+    out = run_cli([*args, "resume=true"], cwd=tmp_path, env=ENV)
+    assert out.returncode == 0, out.stderr
+    got = json.loads(metrics.read_text())
+    for volatile in ("cost/total_s", "cost/peak_memory_mb"):
+        got.pop(volatile, None), expected.pop(volatile, None)
+    assert got == expected
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, pytest.param(signal.SIGINT, marks=pytest.mark.slow)])
 def test_a_signal_outside_the_training_loop_exits_128_plus_n_with_a_message(tmp_path, data_root, sig):
     proc = spawn(["train", *TINY], tmp_path, data_root)
@@ -380,3 +397,18 @@ def test_the_data_cache_builder_clears_temporary_files_a_killed_builder_left(tmp
     source = make_source("mnist", 20, 10)
     multitask.build_or_load("multimnist", tmp_path, source, source, n_train=40, n_test=10, seed=0)
     assert path.is_file() and not any(tmp.exists() for tmp in stale)
+
+
+def test_an_empty_or_foreign_checkpoint_is_one_clear_error(tmp_path):
+    from hhlif import load_run
+    from hhlif.errors import RunError
+
+    last = tmp_path / "run" / "checkpoints" / "last.pt"
+    last.parent.mkdir(parents=True)
+    for content in (b"", b"not a checkpoint"):
+        last.write_bytes(content)
+        with pytest.raises(RunError, match=f"checkpoint {last} cannot be read .*delete it or point to another one"):
+            load_run(last.parent.parent, "last")
+    torch.save([1, 2, 3], last)
+    with pytest.raises(RunError, match="holds a list, not an hhlif checkpoint"):
+        load_run(last.parent.parent, "last")

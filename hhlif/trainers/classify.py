@@ -164,6 +164,7 @@ class ClassifyTrainer(Trainer):
         self.progress = _EpochProgress()  # the epoch under way
         self.best: dict[str, Any] = {}
         self.last: dict[str, float] = {}  # the metrics of the last epoch (kept in checkpoints: metrics.json's)
+        self.last_per_step: dict[str, list[float]] = {}  # and its firing rate per time step, per layer
         self.trainable, self.frozen = count_parameters(self.model)
         self.logger = None  # the run's RunLogger while fit() runs
         self.layers: dict = {}  # firing statistics of the last evaluation, per spiking layer
@@ -206,7 +207,7 @@ class ClassifyTrainer(Trainer):
         """Everything needed to continue exactly: the data order and noise are functions of (seed, epoch)."""
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(), "epoch": self.epoch, "progress": vars(self.progress),
-                "best": self.best, "last": self.last, "rng": rng_state(),
+                "best": self.best, "last": self.last, "last_per_step": self.last_per_step, "rng": rng_state(),
                 "config": OmegaConf.to_container(self.cfg, resolve=True)}
 
     def load_state_dict(self, state: dict[str, Any], source: Path) -> None:
@@ -217,7 +218,7 @@ class ClassifyTrainer(Trainer):
         load_optimizer(self.optimizer, state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.epoch, self.best = state["epoch"], state["best"]
-        self.last = dict(state.get("last", {}))
+        self.last, self.last_per_step = dict(state.get("last", {})), dict(state.get("last_per_step", {}))
         self.progress = _EpochProgress(**state["progress"])
         set_rng_state(state["rng"])
 
@@ -383,7 +384,7 @@ class ClassifyTrainer(Trainer):
         self._announce()
         metrics: dict[str, float] = dict(self.last)  # killed after its last checkpoint: the results it saved
         logger.logged.update(metrics)
-        logger.last_step = self.epoch
+        logger.last_step = step
         try:
             flops = self.measure_flops()
             params = {"params/trainable": self.trainable, "params/frozen": self.frozen}
@@ -404,6 +405,8 @@ class ClassifyTrainer(Trainer):
                     test, histograms = self.evaluate(record=logger.images)
                     self.epoch, self.progress = epoch + 1, _EpochProgress()
                     metrics = self.last = {**train, **test, **flops, "train/lr": lr}
+                    self.last_per_step = {f"spikes/{name}/rate_per_step": s.per_step.tolist()
+                                          for name, s in self.layers.items()}
                     improved = not self.best or metrics[t.select] > self.best[t.select]
                     if improved:
                         self.best = {**metrics, "epoch": self.epoch}
@@ -412,8 +415,7 @@ class ClassifyTrainer(Trainer):
                     log.info(self._epoch_line(metrics))
                     if self.stop.signum is not None and self.epoch < t.max_epochs:
                         self.interrupt(f"after epoch {self.epoch}")
-            per_step = {f"spikes/{name}/rate_per_step": s.per_step.tolist() for name, s in self.layers.items()}
-            result = {**metrics, **per_step, "epoch": self.epoch, "best": dict(self.best), **params,
+            result = {**metrics, **self.last_per_step, "epoch": self.epoch, "best": dict(self.best), **params,
                       "meta": self._meta(), **self.calibration}
             path = logger.write_metrics(result)
         finally:

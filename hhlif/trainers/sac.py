@@ -214,7 +214,7 @@ class SACTrainer(Trainer):
         self.best: dict[str, Any] = {}
         self.steps_to_solve: int | None = None
         self.last_eval: dict[str, float] = {}
-        self.last_layers: dict = {}  # the actor's firing statistics at the last evaluation
+        self.last_per_step: dict[str, list[float]] = {}  # the actor's firing rate per time step, last evaluation
         self.eval_windows: list[torch.Tensor] = []  # the actor's input windows in the first evaluation episode
         self.last_episode: dict[str, float] = {}
         self.logger = None
@@ -482,7 +482,7 @@ class SACTrainer(Trainer):
         for tag, draw in layer_figures(layers, traces, what="window").items():
             self.logger.figure(tag, draw, self.steps)
         self.eval_windows = []
-        self.last_layers = layers
+        self.last_per_step = {f"spikes/{name}/rate_per_step": s.per_step.tolist() for name, s in layers.items()}
         ret = metrics["eval/return_mean"]
         if self.steps_to_solve is None and ret >= self.spec.threshold:
             self.steps_to_solve = self.steps
@@ -581,8 +581,7 @@ class SACTrainer(Trainer):
         import gymnasium
         import mujoco
 
-        per_step = {f"spikes/{name}/rate_per_step": s.per_step.tolist() for name, s in self.last_layers.items()}
-        return {**self.last_eval, **per_step, "best": dict(self.best), "steps_to_solve": self.steps_to_solve,
+        return {**self.last_eval, **self.last_per_step, "best": dict(self.best), "steps_to_solve": self.steps_to_solve,
                 "solved_threshold": s.threshold, "steps": self.steps, "env_steps": self.env_steps,
                 "updates": self.updates, "skipped_updates": self.skipped_updates, "episodes": self.episodes,
                 **self._params(), "cost/total_s": seconds, **self.calibration,
@@ -608,7 +607,7 @@ class SACTrainer(Trainer):
             "counters": {"steps": self.steps, "env_steps": self.env_steps, "updates": self.updates,
                          "skipped_updates": self.skipped_updates, "episodes": self.episodes},
             "best": dict(self.best), "steps_to_solve": self.steps_to_solve, "last_eval": dict(self.last_eval),
-            "last_episode": dict(self.last_episode), "rng": rng_state(),
+            "last_episode": dict(self.last_episode), "last_per_step": self.last_per_step, "rng": rng_state(),
             "since_log": {"sums": {k: float(v) for k, v in self._sums.items()}, "counts": dict(self._counts)},
             "monitor": self.monitor.state_dict(),
             "config": OmegaConf.to_container(self.cfg, resolve=True),
@@ -638,6 +637,7 @@ class SACTrainer(Trainer):
             setattr(self, k, v)
         self.best, self.steps_to_solve = dict(state["best"]), state["steps_to_solve"]
         self.last_eval, self.last_episode = dict(state["last_eval"]), dict(state["last_episode"])
+        self.last_per_step = dict(state.get("last_per_step", {}))
         self._sums, self._counts = dict(state["since_log"]["sums"]), dict(state["since_log"]["counts"])
         self.monitor.load_state_dict(state["monitor"])
         set_rng_state(state["rng"])
