@@ -69,6 +69,7 @@ def test_an_unreachable_rate_is_refused_with_the_layer_target_and_range():
         calibrate(model, always, lambda m: m(images(8)))
 
 
+@pytest.mark.slow  # whole runs: in make test-slow
 def test_a_run_records_the_calibrated_gain(cli, tmp_path):
     done = cli("train", "neuron=alif", "task=multifashion", "network.hidden=32", "trainer.max_epochs=1",
                "task.limit_train=128", "task.limit_test=64", "trainer.progress=never")

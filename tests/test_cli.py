@@ -170,6 +170,7 @@ def test_train_writes_config_events_checkpoints_and_metrics(cli, tmp_path):
     assert (run / "train.log").read_text().count("epoch ") >= 2
 
 
+@pytest.mark.slow  # whole runs: in make test-slow
 def test_same_command_twice_keeps_both_runs_and_is_deterministic(cli, tmp_path):
     args = ("train", "neuron=hh", "trainer.max_epochs=1", *TINY)
     assert cli(*args).returncode == 0

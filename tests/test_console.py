@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 TINY = ["trainer.max_epochs=1", "task.limit_train=128", "task.limit_test=64", "trainer.progress=never",
         "task.download=false"]
 LOG_LINE = re.compile(r"\[\d\d:\d\d:\d\d\] (DEBUG|INFO|WARNING|ERROR) ")
@@ -13,6 +15,7 @@ def log_lines(text: str) -> list[str]:
     return [line for line in text.splitlines() if line.startswith("[")]
 
 
+@pytest.mark.slow  # whole runs: in make test-slow
 def test_single_runs_and_sweeps_print_one_log_format_and_the_lite_warning_once(cli, tmp_path):
     single = cli("train", *TINY, f"data.root={tmp_path / 'data'}")
     sweep = cli("train", "-m", "neuron=lif,hh", *TINY, f"data.root={tmp_path / 'data'}")

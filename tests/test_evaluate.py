@@ -94,6 +94,7 @@ def test_a_directory_without_a_run_exits_1(tmp_path, capsys):
     assert main(["evaluate"]) == 2 and "hhlif evaluate RUN_DIR" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # whole runs: in make test-slow
 def test_sac_episodes_reproduce_the_best_evaluation(sac_run, capsys):
     best = json.loads((sac_run / "metrics.json").read_text())["best"]
     assert main(["evaluate", str(sac_run)]) == 0
@@ -125,6 +126,7 @@ def render_or_skip(out):
     assert out.returncode == 0, out.stderr
 
 
+@pytest.mark.slow  # whole runs: in make test-slow
 def test_render_writes_a_playable_video_of_the_first_episode(sac_run):
     out = run_cli(["evaluate", str(sac_run), "evaluate.render=true", "evaluate.episodes=1"], cwd=sac_run,
                   env={"OMP_NUM_THREADS": "1"})
@@ -135,6 +137,7 @@ def test_render_writes_a_playable_video_of_the_first_episode(sac_run):
     assert frames_of(video) == record["settings"]["lengths"][0] + 1  # the first observation, then every step
 
 
+@pytest.mark.slow  # whole runs: in make test-slow
 def test_a_machine_that_cannot_render_is_told_so(sac_run):
     out = run_cli(["evaluate", str(sac_run), "evaluate.render=true"], cwd=sac_run,
                   env={"MUJOCO_GL": "no-such-backend", "OMP_NUM_THREADS": "1"})

@@ -55,6 +55,7 @@ def spawn(args, cwd, data_root):
                             stderr=subprocess.PIPE, text=True)
 
 
+@pytest.mark.slow  # whole runs: in make test-slow
 def test_sigkill_at_random_points_then_resume_gives_the_same_metrics(tmp_path, data_root, reference):
     def attempt_args():  # as a user would: resume once a run of this command exists
         started = list(tmp_path.glob("outputs/train/*/*/.hydra/overrides.yaml"))
@@ -91,6 +92,7 @@ def test_sigterm_mid_epoch_checkpoints_and_resumes_exactly(tmp_path, data_root, 
     assert stable(json.loads((run / "metrics.json").read_text())) == stable(reference)
 
 
+@pytest.mark.slow  # whole runs: in make test-slow
 def test_resuming_a_finished_run_does_nothing(tmp_path, data_root):
     args = ["train", "neuron=lif", "trainer.max_epochs=1", "task.limit_train=128", "task.limit_test=64",
             "trainer.progress=never"]

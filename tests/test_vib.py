@@ -273,6 +273,7 @@ def check_run(run, trainable):
     assert set(state["ema"]) == set(state["model"])
 
 
+@pytest.mark.slow  # whole runs: in make test-slow
 def test_short_runs_of_every_paper_encoder_write_the_bounds(tmp_path, data_root):
     out = run_cli([RUN[0], "-m", *RUN[1:], "neuron=lif,hh,lif_hh"], cwd=tmp_path, env=env(data_root))  # one process
     assert out.returncode == 0, out.stderr
