@@ -5,6 +5,7 @@ TORCH_SPEC ?= torch==2.13.0
 EXTRAS     ?= dev,launchers,optuna,docs,video
 BIN        := $(VENV)/bin
 ARGS       ?=
+TEST_JOBS  ?= auto   # pytest-xdist workers (one per CPU core), each on one thread
 
 .PHONY: setup train test test-slow smoke lint format docs docs-serve tensorboard clean
 
@@ -20,10 +21,10 @@ train: setup ## the main job: HH network on MultiMNIST (add ARGS="trainer.max_ep
 	$(BIN)/hhlif train neuron=hh task=multimnist $(ARGS)
 
 test: setup ## the test suite (slow tests excluded), under 5 minutes on 2 CPU cores
-	$(BIN)/python -m pytest -q
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n $(TEST_JOBS)
 
 test-slow: setup ## the slow tests only (every paper model, one epoch on 2,000 samples)
-	$(BIN)/python -m pytest -q -m slow
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -m slow -n $(TEST_JOBS)
 
 smoke: setup ## train all ten paper models for one epoch on 2,000 samples (a Hydra multirun)
 	$(BIN)/hhlif train -m model=lif,4lif,hh,lif_hh,ann network=fc,conv trainer.max_epochs=1 task.limit_train=2000 $(ARGS)
