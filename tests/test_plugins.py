@@ -105,7 +105,7 @@ def test_a_joblib_sweep_runs_the_plugin_and_hh_in_new_processes(cli, tmp_path, p
                env={"PYTHONPATH": str(plugin_site)})
     assert done.returncode == 0, done.stderr
     runs = sorted(p.parent.name for p in tmp_path.glob("outputs/multirun/**/metrics.json"))
-    assert len(runs) == 2 and any("qif" in r for r in runs) and any("hh" in r for r in runs), runs
+    assert len(runs) == 2 and any("qif" in r for r in runs) and any("HH_fc" in r for r in runs), runs
 
 
 def test_a_target_that_cannot_be_imported_names_the_file_path_and_error(cli, user_dir):

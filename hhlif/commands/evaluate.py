@@ -41,7 +41,7 @@ def main(argv: list[str]) -> int:
     paths = [a for a in argv if "=" not in a and not a.startswith("-")]
     if len(paths) != 1 or len(paths) + sum("=" in a for a in argv) != len(argv):
         raise ConfigError(f"hhlif evaluate takes one run directory and evaluate.key=value options, got {argv}. "
-                          "Example: hhlif evaluate outputs/train/multimnist-hh-fc/2026-01-31_12-00-00 "
+                          "Example: hhlif evaluate outputs/train/HH_fc-multimnist/2026-01-31_12-00-00-seed1 "
                           "evaluate.noise=25")
     cfg = compose("evaluate", [a for a in argv if "=" in a])
     validate(cfg.evaluate)
