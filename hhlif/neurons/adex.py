@@ -39,10 +39,10 @@ import math
 import torch
 
 from hhlif.errors import bad_value, require_in_range, require_positive
-from hhlif.kernels.window import spike_of
+from hhlif.neurons import ladder_fused
 from hhlif.neurons.base import Neuron, State
 from hhlif.neurons.gain import gain_repr, register_input_gain
-from hhlif.neurons.ladder_fused import AdExKernel, fused_window
+from hhlif.neurons.ladder_fused import AdExKernel
 
 #: the gain before calibration (pA per unit of synaptic current): the default cell's rheobase is ≈ 0.4 nA
 NOMINAL_GAIN = 100.0
@@ -107,10 +107,7 @@ class AdEx(Neuron):
         return s, (v + r * (self.v_r - v), w + self.b * r)
 
     def window(self, currents: torch.Tensor) -> torch.Tensor:
-        spike = spike_of(self, AdEx) if self.detach_reset else None
-        if spike is None:
-            return super().window(currents)
-        return fused_window(self, AdExKernel(self), currents, spike)
+        return ladder_fused.window(self, AdEx, AdExKernel, currents, self.detach_reset)
 
     # -- simulation form (one unit, physical time) ------------------------------------------------------------
     def rhs(self, t: float, y, current: float):

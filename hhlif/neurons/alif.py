@@ -36,10 +36,10 @@ import math
 import torch
 
 from hhlif.errors import bad_value, require_positive
-from hhlif.kernels.window import spike_of
+from hhlif.neurons import ladder_fused
 from hhlif.neurons.base import Neuron, State
 from hhlif.neurons.gain import gain_repr, register_input_gain
-from hhlif.neurons.ladder_fused import ALIFKernel, fused_window
+from hhlif.neurons.ladder_fused import ALIFKernel
 
 #: the gain before calibration: a unit synaptic current drives v to θ₀ (the scale of the paper's LIF)
 NOMINAL_GAIN = 1.0
@@ -84,10 +84,7 @@ class ALIF(Neuron):
         return s, (v - r * theta, a + r)
 
     def window(self, currents: torch.Tensor) -> torch.Tensor:
-        spike = spike_of(self, ALIF) if self.detach_reset else None
-        if spike is None:
-            return super().window(currents)
-        return fused_window(self, ALIFKernel(self), currents, spike)
+        return ladder_fused.window(self, ALIF, ALIFKernel, currents, self.detach_reset)
 
     # -- simulation form (one unit, physical time) ------------------------------------------------------------
     def rhs(self, t: float, y, current: float):

@@ -35,10 +35,10 @@ from __future__ import annotations
 import torch
 
 from hhlif.errors import bad_value, require_in_range
-from hhlif.kernels.window import spike_of
+from hhlif.neurons import ladder_fused
 from hhlif.neurons.base import Neuron, State
 from hhlif.neurons.gain import gain_repr, register_input_gain
-from hhlif.neurons.ladder_fused import IzhikevichKernel, fused_window
+from hhlif.neurons.ladder_fused import IzhikevichKernel
 
 #: the gain before calibration: a unit synaptic current is a unit of the paper's current (RS rheobase ≈ 3.8)
 NOMINAL_GAIN = 1.0
@@ -89,10 +89,7 @@ class Izhikevich(Neuron):
         return s, (v + r * (self.c - v), u + self.d * r)
 
     def window(self, currents: torch.Tensor) -> torch.Tensor:
-        spike = spike_of(self, Izhikevich) if self.detach_reset else None
-        if spike is None:
-            return super().window(currents)
-        return fused_window(self, IzhikevichKernel(self), currents, spike)
+        return ladder_fused.window(self, Izhikevich, IzhikevichKernel, currents, self.detach_reset)
 
     # -- simulation form (one unit, physical time) ------------------------------------------------------------
     def rhs(self, t: float, y, current: float):

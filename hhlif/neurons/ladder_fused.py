@@ -43,7 +43,16 @@ from __future__ import annotations
 
 import torch
 
-from hhlif.kernels.window import SpikeFn, Steps, assert_finite_trajectory, chunks, needs_backward, scalars, split_static
+from hhlif.kernels.window import (
+    SpikeFn,
+    Steps,
+    assert_finite_trajectory,
+    chunks,
+    needs_backward,
+    scalars,
+    spike_of,
+    split_static,
+)
 from hhlif.neurons.base import Neuron
 
 
@@ -96,6 +105,16 @@ class LadderFunction(torch.autograd.Function):
             kernel.backward(tuple(x[:, part] for x in saved), grad_spikes[:, part],
                             grad[part] if static else grad[:, part], static, spike)
         return (grad,) + (None,) * 6
+
+
+def window(neuron: Neuron, model: type[Neuron], kernel: type, currents: torch.Tensor,
+           fusable: bool = True) -> torch.Tensor:
+    """``model.window`` for the ladder's neurons: the fused window with ``kernel(neuron)`` where it applies (the
+    model's own surrogate spike and ``fusable``), else the eager step loop of :class:`Neuron`."""
+    spike = spike_of(neuron, model) if fusable else None
+    if spike is None:
+        return Neuron.window(neuron, currents)
+    return fused_window(neuron, kernel(neuron), currents, spike)
 
 
 def fused_window(neuron: Neuron, kernel, currents: torch.Tensor, spike: SpikeFn) -> torch.Tensor:

@@ -41,10 +41,10 @@ import math
 import torch
 
 from hhlif.errors import require_in_range, require_positive
-from hhlif.kernels.window import spike_of
+from hhlif.neurons import ladder_fused
 from hhlif.neurons.base import Neuron, State
 from hhlif.neurons.gain import gain_repr, register_input_gain
-from hhlif.neurons.ladder_fused import MorrisLecarKernel, fused_window
+from hhlif.neurons.ladder_fused import MorrisLecarKernel
 
 #: the gain before calibration (µA/cm² per unit of synaptic current): the class-I rheobase is ≈ 40 µA/cm²
 NOMINAL_GAIN = 10.0
@@ -101,10 +101,7 @@ class MorrisLecar(Neuron):
         return self.spike(v_new - self.threshold), (v_new, w_new)
 
     def window(self, currents: torch.Tensor) -> torch.Tensor:
-        spike = spike_of(self, MorrisLecar)
-        if spike is None:
-            return super().window(currents)
-        return fused_window(self, MorrisLecarKernel(self), currents, spike)
+        return ladder_fused.window(self, MorrisLecar, MorrisLecarKernel, currents)
 
     # -- simulation form (one unit, physical time) ------------------------------------------------------------
     def _w_inf(self, v: float) -> float:
