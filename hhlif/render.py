@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from hhlif.errors import ConfigError, RunError
+from hhlif.files import atomic_write
 
 FORMATS = ("auto", "mp4", "gif")
 FPS = 25  # InvertedPendulum and InvertedDoublePendulum step 0.04 s and 0.05 s: real time is 20–25 frames/s
@@ -68,22 +69,13 @@ def render_frame(env) -> np.ndarray:
 
 
 def write_video(frames: Sequence[np.ndarray], path: Path, fps: int = FPS) -> Path:
-    """Write ``frames`` (RGB uint8, one size) to ``path`` (.mp4 or .gif) through a temporary file and a
-    rename; returns ``path``."""
+    """Write ``frames`` (RGB uint8, one size) to ``path`` (.mp4 or .gif) through a unique temporary file and a
+    rename (:func:`hhlif.files.atomic_write`); returns ``path``."""
     if not frames:
         raise RunError(f"no frames to write to {path}")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    try:
-        if path.suffix == ".mp4":
-            _write_mp4(frames, tmp, fps)
-        else:
-            _write_gif(frames, tmp, fps)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    write = _write_mp4 if path.suffix == ".mp4" else _write_gif
+    return atomic_write(path, lambda tmp: write(frames, tmp, fps), what="video")
 
 
 def _write_mp4(frames: Sequence[np.ndarray], path: Path, fps: int) -> None:
@@ -93,7 +85,7 @@ def _write_mp4(frames: Sequence[np.ndarray], path: Path, fps: int) -> None:
     # H.264 in yuv420p (what browsers and players expect) needs even sizes
     writer = imageio_ffmpeg.write_frames(str(path), (width - width % 2, height - height % 2), fps=fps,
                                          codec="libx264", pix_fmt_out="yuv420p", macro_block_size=1,
-                                         ffmpeg_log_level="error")
+                                         ffmpeg_log_level="error", output_params=["-f", "mp4"])  # not by name
     writer.send(None)  # start the encoder
     try:
         for frame in frames:
