@@ -16,4 +16,4 @@ for _ in range(30):  # 30 passes over the data
     loss.backward()
     opt.step()
 accuracy = (readout(layer.rate(x, steps=15)).argmax(1) == y).float().mean().item()
-print(f"loss {loss.item():.3f}, training accuracy {accuracy:.1%}")
+print(f"loss {loss.item():.3f}, training accuracy {accuracy:.3f}")

@@ -148,8 +148,8 @@ def test_report_csv_md_and_figures(synthetic, synthetic_report):
         (synthetic / "sweep" / "3-lif").resolve()
 
     md = (out / "report.md").read_text()
-    assert "85.00 ± 5.00 %" in md  # HH_fc task 1
-    assert "74.50 ± 4.95 %" in md  # LIF_fc mean: 0.745 ± 0.0495
+    assert "0.8500 ± 0.0500" in md  # HH_fc task 1, a fraction like every accuracy
+    assert "0.7450 ± 0.0495" in md  # LIF_fc mean: 0.745 ± 0.0495
     assert "## Failed runs" in md and "training stopped: the loss is nan" in md
     assert "## Incomplete runs" in md and "4-hh" in md
     figures = {"accuracy.png", "sweep-task.noise.amplitude.png", "flops.png", "cost.png"}

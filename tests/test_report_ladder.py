@@ -36,10 +36,11 @@ def test_the_ladder_table_by_hand(ladder_report):
     assert "## The ladder of internal complexity" in text
     rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]]
             for line in text.splitlines() if line.startswith("| LIF |") or line.startswith("| ALIF |")}
-    # LIF: accuracy (mean of the two tasks) 51 and 55 % → 53.0 ± 2.8; noise: 40, 44 → 42.0 ± 2.8; return 100, 200
-    assert rows["LIF"][:3] == ["1", "1,2", "53.0 ± 2.8"]
-    assert rows["LIF"][3:] == ["42.0 ± 2.8", "150 ± 71", "1e+06 ± 0", "5e+04 ± 0", "0.500 ± 0.000"]
-    assert rows["ALIF"][:4] == ["2", "1,2", "63.0 ± 2.8", "52.0 ± 2.8"]
+    # LIF: accuracy (mean of the two tasks) 0.51 and 0.55 → 0.530 ± 0.028; noise: 0.40, 0.44 → 0.420 ± 0.028;
+    # return 100, 200
+    assert rows["LIF"][:3] == ["1", "1,2", "0.530 ± 0.028"]
+    assert rows["LIF"][3:] == ["0.420 ± 0.028", "150 ± 71", "1e+06 ± 0", "5e+04 ± 0", "0.500 ± 0.000"]
+    assert rows["ALIF"][:4] == ["2", "1,2", "0.630 ± 0.028", "0.520 ± 0.028"]
     assert rows["ALIF"][-1] == "1.000 ± 0.000"  # ms per sample at 1,000 samples/s
     assert text.index("| LIF |") < text.index("| ALIF |")  # the ladder's order
 

@@ -77,7 +77,7 @@ def main(argv: list[str]) -> int:
     print(f"hhlif report: {len(report.runs)} runs ({finished} finished), {len(report.groups)} groups")
     for g in report.groups:
         key = kind_of(g.kind).primary
-        value = fmt(g.stat(key), "pct" if key and key.startswith("test/acc") else "num", len(g.ok)) if key else ""
+        value = fmt(g.stat(key), "acc" if key and key.startswith("test/acc") else "num", len(g.ok)) if key else ""
         problems = ", ".join(f"{n} {what}" for n, what in ((len(g.failed), "failed"),
                                                            (len(g.incomplete), "incomplete")) if n)
         print(f"  {g.task:<26} {g.label:<28} n={len(g.ok):<3} {key or ''} {value}"

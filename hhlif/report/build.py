@@ -44,7 +44,7 @@ CURVE_TAGS = ("train/reward_mean", "eval/return_mean")
 
 @dataclass(frozen=True)
 class Column:
-    """A number of ``metrics.json`` shown in the tables: key, header, format (pct, num, big, int)."""
+    """A number of ``metrics.json`` shown in the tables: key, header, format (acc, num, big, int)."""
 
     key: str
     header: str
@@ -65,8 +65,8 @@ class Kind:
 KINDS = {
     "classify": Kind(
         "Multi-task classification (Fig. 4c, 4h)", "test/acc_mean",
-        (Column("test/acc_task1", "acc task 1", "pct"), Column("test/acc_task2", "acc task 2", "pct"),
-         Column("test/acc_mean", "acc mean", "pct"), Column("best/test/acc_mean", "best acc mean", "pct"),
+        (Column("test/acc_task1", "acc task 1", "acc"), Column("test/acc_task2", "acc task 2", "acc"),
+         Column("test/acc_mean", "acc mean", "acc"), Column("best/test/acc_mean", "best acc mean", "acc"),
          Column("cost/flops_forward", "FLOPs/sample", "big"), Column("cost/synops_per_sample", "SynOps/sample", "big"),
          Column("cost/energy_nj_per_sample", "energy nJ/sample"), Column("params/trainable", "params", "int")),
         "cost/flops_forward", "cost/synops_per_sample"),
@@ -81,8 +81,8 @@ KINDS = {
     "vib": Kind(
         "Mutual information with a VIB (Fig. 5d)", "test/acc_multishot",
         (Column("test/izx_bits", "I(Z;X) bits"), Column("test/izy_bits", "I(Z;Y) bits"),
-         Column("test/izy_bits_paper", "I(Z;Y) bits (paper)"), Column("test/acc_multishot", "acc multi-shot", "pct"),
-         Column("test/acc_oneshot", "acc one-shot", "pct"), Column("best/test/acc_multishot", "best multi-shot", "pct"),
+         Column("test/izy_bits_paper", "I(Z;Y) bits (paper)"), Column("test/acc_multishot", "acc multi-shot", "acc"),
+         Column("test/acc_oneshot", "acc one-shot", "acc"), Column("best/test/acc_multishot", "best multi-shot", "acc"),
          Column("cost/flops_forward", "FLOPs/sample", "big"), Column("cost/synops_per_sample", "SynOps/sample", "big"),
          Column("params/trainable", "params", "int")),
         "cost/flops_forward", "cost/synops_per_sample"),
@@ -200,9 +200,9 @@ def _figures(report: Report, series: dict[Path, dict[str, Series]], smooth: int)
         plots.curves(sac, series, "eval/return_mean", out / "eval_returns.png", style, window=0,
                      ylabel="evaluation return"))
 
-    def primary(g: Group) -> tuple[str, float] | None:
+    def primary(g: Group) -> str | None:
         key = kind_of(g.kind).primary
-        return None if key is None or g.stat(key) is None else (key, 100.0 if key.startswith("test/acc") else 1.0)
+        return None if key is None or g.stat(key) is None else key
 
     for key in dict.fromkeys(k for keys in report.swept.values() for k in keys):
         name = f"sweep-{safe_name(key)}.png"  # a key read from a run's files: never a path
@@ -350,21 +350,20 @@ def scalar_rows(runs: list[Run], series: dict[Path, dict[str, Series]], out: Pat
 
 
 def format_stat(stat: Stat | None, style: str, total: int) -> str:
-    """``mean ± std`` (accuracy in %, large counts in k/M/G), with ``(n/total)`` when some runs lack it."""
+    """``mean ± std`` (accuracy as a fraction, large counts in k/M/G), with ``(n/total)`` when some runs lack it."""
     if stat is None:
         return "—"
 
     def fmt(v: float) -> str:
-        if style == "pct":
-            return f"{100 * v:.2f}"
+        if style == "acc":
+            return f"{v:.4f}"
         if style == "big":
             return _big(v)
         if style == "int":
             return f"{v:,.0f}"
         return f"{v:.4g}" if abs(v) < 1e5 else f"{v:,.0f}"
 
-    text = fmt(stat.mean) + (f" ± {fmt(stat.std)}" if stat.std is not None else "") + \
-        (" %" if style == "pct" else "")
+    text = fmt(stat.mean) + (f" ± {fmt(stat.std)}" if stat.std is not None else "")
     return text + (f" ({stat.n}/{total})" if stat.n < total else "")
 
 

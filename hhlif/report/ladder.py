@@ -56,11 +56,11 @@ class Rung:
 
 def mean_accuracy(m: dict[str, float]) -> float | None:
     accs = [v for k, v in m.items() if k.startswith("test/acc_task")]
-    return 100.0 * sum(accs) / len(accs) if accs else None
+    return sum(accs) / len(accs) if accs else None
 
 
-def _key(name: str, scale: float = 1.0) -> Callable[[dict[str, float]], float | None]:
-    return lambda m: m[name] * scale if name in m else None
+def _key(name: str) -> Callable[[dict[str, float]], float | None]:
+    return lambda m: m.get(name)
 
 
 def time_per_sample(m: dict[str, float]) -> float | None:
@@ -70,8 +70,8 @@ def time_per_sample(m: dict[str, float]) -> float | None:
 
 #: the table's columns: (header, task, value of a run's metrics, format)
 COLUMNS = (
-    ("accuracy %", CLEAN, mean_accuracy, "{:.1f}"),
-    ("accuracy %, noise 50", NOISY, mean_accuracy, "{:.1f}"),
+    ("accuracy", CLEAN, mean_accuracy, "{:.3f}"),
+    ("accuracy, noise 50", NOISY, mean_accuracy, "{:.3f}"),
     ("return", CONTROL, _key("eval/return_mean"), "{:.0f}"),
     ("FLOPs / sample", CLEAN, _key("cost/flops_forward"), "{:.3g}"),
     ("FLOPs / action", CONTROL, _key("cost/flops_actor_forward"), "{:.3g}"),
@@ -124,7 +124,7 @@ def figure(ladder: Sequence[Rung], path: Path) -> bool:
     """Accuracy (clean, noise 50) and return against state variables per neuron; False if nothing to draw."""
     from hhlif.report.plots import OTHER_COLOURS, _figure, save
 
-    panels = [("Multi-Fashion (fc): test accuracy %\n(filled: clean; open: noise 50)", ((CLEAN, True, "o"),
+    panels = [("Multi-Fashion (fc): test accuracy\n(filled: clean; open: noise 50)", ((CLEAN, True, "o"),
                                                                                      (NOISY, False, "s")),
                mean_accuracy),
               ("InvertedPendulum (SAC actor): evaluation return", ((CONTROL, True, "D"),),

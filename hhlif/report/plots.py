@@ -115,8 +115,8 @@ def save(fig, path: Path) -> Path:
     return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=150, format="png"), what="figure")
 
 
-def _err(stat: Stat | None, scale: float = 1.0) -> float:
-    return 0.0 if stat is None or stat.std is None else stat.std * scale
+def _err(stat: Stat | None) -> float:
+    return 0.0 if stat is None or stat.std is None else stat.std
 
 
 def _by_task(groups: Sequence[Group]) -> dict[str, list[Group]]:
@@ -162,18 +162,18 @@ def accuracy_bars(groups: Sequence[Group], path: Path, style: Style) -> bool:
         lows = []
         for i, g in enumerate(members):
             stats = [g.stat(f"test/acc_task{h}") for h in heads]
-            means = [100 * s.mean if s else np.nan for s in stats]
-            errs = [_err(s, 100) for s in stats]
+            means = [s.mean if s else np.nan for s in stats]
+            errs = [_err(s) for s in stats]
             x = np.arange(len(heads)) - 0.4 + width * (i + 0.5)
             ax.bar(x, means, width, yerr=errs if any(errs) else None, capsize=3, color=style.colour(g),
                    hatch=HATCHES[style.variant(g) % len(HATCHES)], edgecolor="black", linewidth=0.5,
                    label=counts[g.label])
             lows += [m - e for m, e in zip(means, errs, strict=True) if np.isfinite(m)]
         ax.set_xticks(np.arange(len(heads)), [f"task {h}" for h in heads])
-        ax.set_ylabel("test accuracy (%)")
+        ax.set_ylabel("test accuracy (fraction)")
         ax.set_title(task)
-        bottom = max(0.0, 10 * np.floor((min(lows) - 5) / 10)) if lows else 0.0
-        ax.set_ylim(bottom, 100)
+        bottom = max(0.0, np.floor((min(lows) - 0.05) * 10) / 10) if lows else 0.0
+        ax.set_ylim(bottom, 1.0)
     _hide_unused(axes, len(tasks))
     legend_outside(fig, axes.flat)
     save(fig, path)
@@ -217,9 +217,9 @@ def curves(groups: Sequence[Group], series: dict[Path, dict[str, Series]], tag: 
 
 
 # -- Fig. 4h: a metric against a swept setting ---------------------------------------------------------------
-def against_setting(groups: Sequence[Group], key: str, metric: Callable[[Group], tuple[str, float] | None],
+def against_setting(groups: Sequence[Group], key: str, metric: Callable[[Group], str | None],
                     path: Path, style: Style) -> bool:
-    """The metric ``metric(group)`` = (metric key, scale) of each group against the numeric value of the swept
+    """The metric ``metric(group)`` (a metric key) of each group against the numeric value of the swept
     setting ``key``: one line per model and other swept values, one panel per task and metric. False unless
     some line has two points or more."""
     lines: dict[tuple, list[tuple[float, Group]]] = {}
@@ -228,7 +228,7 @@ def against_setting(groups: Sequence[Group], key: str, metric: Callable[[Group],
         if not g.ok or isinstance(value, bool) or not isinstance(value, (int, float)) or metric(g) is None:
             continue
         rest = tuple((k, format_value(v)) for k, v in g.variant if k != key)
-        lines.setdefault((g.task, metric(g)[0], g.model, rest), []).append((float(value), g))
+        lines.setdefault((g.task, metric(g), g.model, rest), []).append((float(value), g))
     if not any(len(points) > 1 for points in lines.values()):
         return False
     panels: dict[tuple[str, str], list] = {}
@@ -241,17 +241,15 @@ def against_setting(groups: Sequence[Group], key: str, metric: Callable[[Group],
     fig, axes = _figure(rows, cols, width=5.0, height=3.8)
     for ax, ((task, label), members) in zip(axes.flat, panels.items(), strict=False):
         for model, rest, points in members:
-            g0 = points[0][1]
-            metric_key, scale = metric(g0)
-            stats = [g.stat(metric_key) for _, g in points]
+            stats = [g.stat(label) for _, g in points]
             name = " ".join([model, *(f"{short(k)}={v}" for k, v in rest)])
-            ax.errorbar([x for x, _ in points], [scale * s.mean for s in stats], yerr=[_err(s, scale) for s in stats],
+            ax.errorbar([x for x, _ in points], [s.mean for s in stats], yerr=[_err(s) for s in stats],
                         color=_shade(style.base[model], rests[model].index(rest), len(rests[model])),
                         marker=MARKERS[rests[model].index(rest) % len(MARKERS)], capsize=3,
                         label=f"{name} (n={min(s.n for s in stats)}–{max(s.n for s in stats)})"
                         if len({s.n for s in stats}) > 1 else f"{name} (n={stats[0].n})")
         ax.set_xlabel(key)
-        ax.set_ylabel(label + (" (%)" if scale == 100 else ""))
+        ax.set_ylabel(label)
         ax.set_title(task)
     _hide_unused(axes, len(panels))
     legend_outside(fig, axes.flat)
@@ -305,7 +303,6 @@ def against_cost(rows: list[tuple[str, str, list[tuple[str, str]], list[Group]]]
     tasks = list(dict.fromkeys(g.task for r in rows for g in r[3] if g.ok))  # a marker per task, in every row
     drawn_tasks: set[str] = set()
     for i, (title, metric, costs, groups) in enumerate(rows):
-        scale = 100 if metric.startswith("test/acc") else 1
         for j in range(cols):
             ax = axes[i, j]
             if j >= len(costs):
@@ -317,10 +314,10 @@ def against_cost(rows: list[tuple[str, str, list[tuple[str, str]], list[Group]]]
                 y, x = g.stat(metric), g.stat(cost)
                 if not g.ok or y is None or x is None or x.mean <= 0:
                     continue
-                ax.errorbar([x.mean], [scale * y.mean], xerr=[_err(x)], yerr=[_err(y, scale)], capsize=2,
+                ax.errorbar([x.mean], [y.mean], xerr=[_err(x)], yerr=[_err(y)], capsize=2,
                             color=style.colour(g), marker=MARKERS[tasks.index(g.task) % len(MARKERS)],
                             linestyle="none")
-                ax.annotate(g.label, (x.mean, scale * y.mean), fontsize="xx-small", xytext=(3, 3),
+                ax.annotate(g.label, (x.mean, y.mean), fontsize="xx-small", xytext=(3, 3),
                             textcoords="offset points")
                 drawn = True
                 drawn_tasks.add(g.task)
@@ -330,7 +327,7 @@ def against_cost(rows: list[tuple[str, str, list[tuple[str, str]], list[Group]]]
                 ax.xaxis.set_major_formatter(EngFormatter())  # 2 M, 500 k
                 ax.xaxis.set_minor_formatter(NullFormatter())
             ax.set_xlabel(cost_label)
-            ax.set_ylabel(metric + (" (%)" if scale == 100 else ""))
+            ax.set_ylabel(metric)
             ax.set_title(title)
     if len(drawn_tasks) > 1:  # the marker says the task
         legend_outside(fig, [Line2D([], [], color="grey", marker=MARKERS[k % len(MARKERS)], linestyle="none",
