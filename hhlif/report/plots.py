@@ -291,8 +291,9 @@ def flops_bars(panels: dict[str, list[tuple[str, str, dict[str, Stat]]]], path: 
 def against_cost(rows: list[tuple[str, str, list[tuple[str, str]], list[Group]]], path: Path,
                  style: Style) -> bool:
     """One row per kind: (title, metric key, [(cost key, cost label)], groups); the metric's mean ± std against
-    each cost's mean ± std, one point per group (log x), labelled with the group."""
+    each cost's mean ± std, one point per group (log x): its colour names the group, its marker the task."""
     from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
     from matplotlib.ticker import EngFormatter, LogLocator, NullFormatter
 
     rows = [r for r in rows if any(g.ok and g.stat(r[1]) for g in r[3])]
@@ -302,6 +303,7 @@ def against_cost(rows: list[tuple[str, str, list[tuple[str, str]], list[Group]]]
     fig, axes = _figure(len(rows), cols, width=5.0, height=4.0)
     tasks = list(dict.fromkeys(g.task for r in rows for g in r[3] if g.ok))  # a marker per task, in every row
     drawn_tasks: set[str] = set()
+    drawn_groups: dict[str, object] = {}  # a colour per group, named in the legend (labels on the points collide)
     for i, (title, metric, costs, groups) in enumerate(rows):
         for j in range(cols):
             ax = axes[i, j]
@@ -317,8 +319,7 @@ def against_cost(rows: list[tuple[str, str, list[tuple[str, str]], list[Group]]]
                 ax.errorbar([x.mean], [y.mean], xerr=[_err(x)], yerr=[_err(y)], capsize=2,
                             color=style.colour(g), marker=MARKERS[tasks.index(g.task) % len(MARKERS)],
                             linestyle="none")
-                ax.annotate(g.label, (x.mean, y.mean), fontsize="xx-small", xytext=(3, 3),
-                            textcoords="offset points")
+                drawn_groups.setdefault(g.label, style.colour(g))
                 drawn = True
                 drawn_tasks.add(g.task)
             if drawn:
@@ -329,9 +330,11 @@ def against_cost(rows: list[tuple[str, str, list[tuple[str, str]], list[Group]]]
             ax.set_xlabel(cost_label)
             ax.set_ylabel(metric)
             ax.set_title(title)
+    handles = [Patch(color=colour, label=label) for label, colour in drawn_groups.items()]
     if len(drawn_tasks) > 1:  # the marker says the task
-        legend_outside(fig, [Line2D([], [], color="grey", marker=MARKERS[k % len(MARKERS)], linestyle="none",
-                                    label=task) for k, task in enumerate(tasks) if task in drawn_tasks], title="task")
+        handles += [Line2D([], [], color="grey", marker=MARKERS[k % len(MARKERS)], linestyle="none",
+                           label=f"task: {task}") for k, task in enumerate(tasks) if task in drawn_tasks]
+    legend_outside(fig, handles)
     save(fig, path)
     return True
 
