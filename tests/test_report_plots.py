@@ -106,10 +106,13 @@ def bar_colours(fig) -> dict[str, set[str]]:
 def test_one_run(real_run, figures):
     report = make_report([real_run])
     assert [r.status for r in report.runs] == ["ok"] and len(report.groups) == 1
-    assert {"accuracy.png", "flops.png", "cost.png"} <= set(figures)
+    assert {"accuracy.png", "flops.png", "cost.png", "test_accuracy.png"} <= set(figures)
     for fig in figures.values():
         check_legends_outside(fig)
     assert figures["flops.png"].axes[0].get_title() == "classification"  # no VIB run: not "...and VIB"
+    curve = figures["test_accuracy.png"].axes[0].lines[0]  # the learning curve, read from the event files
+    final = json.loads((real_run / "metrics.json").read_text())["test/acc_mean"]
+    assert curve.get_ydata()[-1] == pytest.approx(final, rel=1e-6)
 
 
 def test_a_sweep_of_15_jobs(sweep15, figures):
@@ -124,6 +127,8 @@ def test_a_sweep_of_15_jobs(sweep15, figures):
     heights = {c.get_label(): [p.get_height() for p in c.patches] for c in accuracy.axes[0].containers
                if hasattr(c, "patches")}
     assert heights["HH_fc (n=1)"] == pytest.approx([0.90, 0.88])  # multimnist, tasks 1 and 2, as fractions
+    legend = [t.get_text() for t in figures["cost.png"].legends[0].get_texts()]  # colour: model; marker: task
+    assert legend == ["LIF_fc", "4LIF_fc", "HH_fc", "LIF_hh_fc", "ANN", *(f"task: {t}" for t in TASKS)]
     for fig in figures.values():
         check_legends_outside(fig)
 

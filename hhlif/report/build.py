@@ -39,7 +39,7 @@ from hhlif.report.runs import (
 )
 
 REPORT_FILES = ("report.md", "report.csv", "runs.csv", "scalars.csv")
-CURVE_TAGS = ("train/reward_mean", "eval/return_mean")
+CURVE_TAGS = ("train/reward_mean", "eval/return_mean", "test/acc_mean")
 
 
 @dataclass(frozen=True)
@@ -161,7 +161,7 @@ def make_report(paths: Sequence[Path], out: Path | None = None, *, force: bool =
     out = output_dir(paths, out, force)
     report = Report(out, runs, groups, swept)
 
-    need = [r for r in runs if scalars or (r.status == OK and r.kind == "sac")]
+    need = [r for r in runs if scalars or (r.status == OK and r.kind in ("sac", "classify"))]
     series = {r.path: read_scalars(r.path, None if scalars else CURVE_TAGS) for r in need}
     _figures(report, series, smooth)
     ladder.extend(report)
@@ -191,6 +191,10 @@ def _figures(report: Report, series: dict[Path, dict[str, Series]], smooth: int)
 
     add("accuracy.png", "Test accuracy per task and model, mean ± std over seeds (Fig. 4c).",
         plots.accuracy_bars(by_kind.get("classify", []), out / "accuracy.png", style))
+    add("test_accuracy.png", "Test accuracy (the mean of the tasks) at each evaluation, against the optimiser step, "
+        "mean ± std over seeds.",
+        plots.curves(by_kind.get("classify", []), series, "test/acc_mean", out / "test_accuracy.png", style,
+                     window=0, ylabel="test accuracy (mean of tasks)"))
     sac = by_kind.get("sac", [])
     over = f"averaged over {smooth:,} steps" if smooth else "as logged (the mean over trainer.log_every steps)"
     add("rewards.png", f"Training reward per step, {over}, mean ± std over seeds (Fig. 4d).",
