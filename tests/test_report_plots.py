@@ -189,3 +189,17 @@ def test_a_single_evaluation_is_drawn_as_a_marker(sweep15, tmp_path):
     lines = [line for ax in kept["fig"].axes for line in ax.get_lines() if not line.get_label().startswith("_")]
     assert len(lines) == 15 and all(line.get_marker() not in (None, "None", "") for line in lines)
     check_legends_outside(kept["fig"])
+
+
+def test_every_model_has_a_colour_far_from_the_others():
+    """The paper's models, the ladder's and six more (plugins) get colours no two of which are near (the blue of
+    LIF and the tab10 blue once went to two models of one plot)."""
+    from matplotlib.colors import to_rgb
+
+    keys = [*plots.KNOWN_COLOURS, *((f"plugin{k}", 1) for k in range(len(plots.OTHER_COLOURS)))]
+    colours = plots.model_colours(keys)
+    rgb = [np.array(to_rgb(c)) * 255 for c in colours.values()]
+    assert len(rgb) == len(keys)
+    nearest = min(np.linalg.norm(a - b) for i, a in enumerate(rgb) for b in rgb[i + 1:])
+    assert nearest > 60, nearest
+    assert plots.model_colours([("hh", 1)])[("hh", 1)] == plots.KNOWN_COLOURS[("hh", 1)]  # the ladder's figure too

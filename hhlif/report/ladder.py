@@ -122,7 +122,7 @@ def table(ladder: Sequence[Rung]) -> list[str]:
 
 def figure(ladder: Sequence[Rung], path: Path) -> bool:
     """Accuracy (clean, noise 50) and return against state variables per neuron; False if nothing to draw."""
-    from hhlif.report.plots import OTHER_COLOURS, _figure, save
+    from hhlif.report.plots import _figure, model_colours, save
 
     panels = [("Multi-Fashion (fc): test accuracy\n(filled: clean; open: noise 50)", ((CLEAN, True, "o"),
                                                                                      (NOISY, False, "s")),
@@ -133,7 +133,8 @@ def figure(ladder: Sequence[Rung], path: Path) -> bool:
     if not drawn:
         return False
     fig, axes = _figure(1, len(drawn), width=6.0, height=4.2)
-    colours = {r.label: OTHER_COLOURS[i % len(OTHER_COLOURS)] for i, r in enumerate(ladder)}
+    palette = model_colours((r.neuron, r.width) for r in ladder)  # the colours of the report's other figures
+    colours = {r.label: palette[r.neuron, r.width] for r in ladder}
     for ax, (title, series, value) in zip(axes.flat, drawn, strict=True):
         for k, rung in enumerate(ladder):
             x = rung.state_variables

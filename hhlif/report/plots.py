@@ -11,7 +11,7 @@ data; a series of a single point is drawn with a marker.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,9 +21,12 @@ from hhlif.files import atomic_write
 from hhlif.report.curves import Series, average
 from hhlif.report.runs import Group, Stat, format_value, short
 
-PAPER_COLOURS = {("lif", 1): (30, 30, 230), ("hh", 1): (220, 180, 30), ("lif_hh", 1): (255, 20, 0),
-                 ("lif", 4): (80, 180, 100), ("binary", 1): (255, 150, 80)}
-OTHER_COLOURS = ("#7f7f7f", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#1f77b4", "#d62728")
+#: a colour per (neuron, width factor), the same in every figure: the paper's models in the paper's colours, the
+#: ladder's neurons in colours far from those; any other model takes the next of OTHER_COLOURS
+KNOWN_COLOURS = {("lif", 1): "#1e1ee6", ("hh", 1): "#dcb41e", ("lif_hh", 1): "#ff1400", ("lif", 4): "#50b464",
+                 ("binary", 1): "#ff9650", ("alif", 1): "#9467bd", ("izhikevich", 1): "#8c564b",
+                 ("adex", 1): "#e377c2", ("morris_lecar", 1): "#17becf", ("hh_textbook", 1): "#000000"}
+OTHER_COLOURS = ("#7f7f7f", "#808000", "#000080", "#800000", "#008080", "#ff00ff")
 HATCHES = ("", "//", "..", "xx", "\\\\", "++", "--", "oo")
 LINESTYLES = ("-", "--", ":", "-.")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
@@ -40,20 +43,18 @@ class Style:
 
     @classmethod
     def of(cls, groups: Sequence[Group]) -> Style:
-        base: dict[str, str] = {}
+        keys: dict[str, tuple] = {}
         members: dict[str, list[tuple]] = {}
         variants: dict[tuple, int] = {}
-        others = itertools.cycle(OTHER_COLOURS)
         for g in groups:
-            if g.model not in base:
-                cfg = g.runs[0].config
-                width = cfg.get("network", {}).get("width_factor", 1)
-                rgb = PAPER_COLOURS.get((cfg.get("neuron", {}).get("name"), width))
-                base[g.model] = "#{:02x}{:02x}{:02x}".format(*rgb) if rgb else next(others)
+            cfg = g.runs[0].config
+            keys.setdefault(g.model, (cfg.get("neuron", {}).get("name"), cfg.get("network", {}).get("width_factor", 1)))
             variant = _hashable_variant(g)
             variants.setdefault(variant, len(variants))
             if variant not in members.setdefault(g.model, []):
                 members[g.model].append(variant)
+        palette = model_colours(keys.values())
+        base = {model: palette[key] for model, key in keys.items()}
         colours = {}
         for model, found in members.items():
             for k, variant in enumerate(sorted(found, key=variants.__getitem__)):
@@ -65,6 +66,17 @@ class Style:
 
     def variant(self, g: Group) -> int:
         return self.variants[_hashable_variant(g)]
+
+
+def model_colours(models: Iterable[tuple]) -> dict[tuple, str]:
+    """A colour per model key (neuron name, width factor): :data:`KNOWN_COLOURS`, else the next of
+    :data:`OTHER_COLOURS` in the order the models come."""
+    others = itertools.cycle(OTHER_COLOURS)
+    out: dict[tuple, str] = {}
+    for key in models:
+        if key not in out:
+            out[key] = KNOWN_COLOURS.get(key) or next(others)
+    return out
 
 
 def _shade(colour: str, k: int, n: int) -> str:
