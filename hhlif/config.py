@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
@@ -158,18 +158,22 @@ def _check_added_keys(config_name: str, overrides: list[str], composed, prefix: 
 
 def _unknown_key(config_name: str, key: str, overrides: list[str], base: DictConfig, prefix: str) -> ConfigError:
     """The error for ``key``, which no selected config defines, with the closest valid key."""
-    import difflib
-
     from hydra.core.global_hydra import GlobalHydra
 
     given = next((o for o in overrides if _key_of(o) == key), key)
-    keys = [*flatten(OmegaConf.to_container(base, resolve=False)), *_sections(base)]
     groups = GlobalHydra.instance().config_loader().get_group_options  # a group too: +netwrok=conv → network
-    keys += [g for g in ("experiment", "model", "profile") if groups(g)]
+    extra = [g for g in ("experiment", "model", "profile") if groups(g)]
+    return ConfigError(f"{prefix}{given}: no selected config defines the key {key}.{did_you_mean(key, base, extra)} "
+                       f"Run 'hhlif {config_name} --cfg job' to see every key.")
+
+
+def did_you_mean(key: str, cfg: DictConfig, extra: Sequence[str] = ()) -> str:
+    """`` Did you mean <the closest key or section of cfg>?``, or an empty string when none is close."""
+    import difflib
+
+    keys = [*flatten(OmegaConf.to_container(cfg, resolve=False)), *_sections(cfg), *extra]
     close = difflib.get_close_matches(key, keys, n=1, cutoff=0.6)
-    hint = f" Did you mean {close[0]}?" if close else ""
-    return ConfigError(f"{prefix}{given}: no selected config defines the key {key}.{hint} Run "
-                       f"'hhlif {config_name} --cfg job' to see every key.")
+    return f" Did you mean {close[0]}?" if close else ""
 
 
 def _sections(cfg: Any, prefix: str = "") -> list[str]:

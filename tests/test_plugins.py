@@ -215,6 +215,8 @@ def test_explain_names_every_file_that_set_a_value(cli, user_dir):
     assert mine.returncode == 0 and f"{user_dir}/conf/neuron/sigma.yaml" in mine.stdout, mine.stderr
     bad = cli("explain", "neuron.nope")
     assert bad.returncode == 2 and "neuron.nope is not a key" in bad.stderr
+    typo = cli("explain", "neuron.thresold")
+    assert typo.returncode == 2 and "Did you mean neuron.threshold?" in typo.stderr, typo.stderr
 
 
 @pytest.mark.slow

@@ -18,7 +18,7 @@ def main(argv: list[str]) -> int:
         return 0 if keys or argv else 2
     from omegaconf import OmegaConf
 
-    from hhlif.config import compose, provenance
+    from hhlif.config import compose, did_you_mean, provenance
     from hhlif.errors import ConfigError
 
     overrides = [a for a in argv if "=" in a]
@@ -26,7 +26,7 @@ def main(argv: list[str]) -> int:
     for key in keys:
         final = OmegaConf.select(cfg, key, default=None, throw_on_missing=False)
         if final is None and OmegaConf.select(cfg, key, default="<absent>") == "<absent>":
-            raise ConfigError(f"{key} is not a key of this configuration. Run "
+            raise ConfigError(f"{key} is not a key of this configuration.{did_you_mean(key, cfg)} Run "
                               f"'{' '.join(['hhlif train', *overrides, '--cfg job'])}' to see them all.")
         print(f"{key} = {final}")
         for value, source in provenance("train", overrides, key):
