@@ -35,10 +35,10 @@ SMALL = {  # small versions of the paper's models, and the options the fused bac
     "LIF_hh_conv": ["neuron=lif_hh", "network=conv", "network.channels=2"],
     # the ladder's neurons with a reset (fused with detach_reset, their default), at gains that make them spike
     "ALIF_fc": ["neuron=alif", "network=fc", "network.hidden=24", "neuron.input_gain=0.5"],
-    "Izhikevich_fc": ["neuron=izhikevich", "network=fc", "network.hidden=24", "neuron.input_gain=1.0"],
+    "Izhikevich_fc": ["neuron=izhikevich", "network=fc", "network.hidden=24", "neuron.input_gain=10.0"],
     "AdEx_fc": ["neuron=adex", "network=fc", "network.hidden=24", "neuron.input_gain=300.0"],
     "ALIF_conv": ["neuron=alif", "network=conv", "network.channels=2", "neuron.input_gain=0.5"],
-    "Izhikevich_conv": ["neuron=izhikevich", "network=conv", "network.channels=2", "neuron.input_gain=3.0"],
+    "Izhikevich_conv": ["neuron=izhikevich", "network=conv", "network.channels=2", "neuron.input_gain=100.0"],
     "AdEx_conv": ["neuron=adex", "network=conv", "network.channels=2", "neuron.input_gain=900.0"],
     "MorrisLecar_fc": ["neuron=morris_lecar", "network=fc", "network.hidden=24", "neuron.input_gain=20.0"],
     "MorrisLecar_conv": ["neuron=morris_lecar", "network=conv", "network.channels=2", "neuron.input_gain=60.0"],
@@ -324,6 +324,8 @@ def test_bench_cli_writes_every_field(tmp_path):
     epoch = result["epoch"]
     assert epoch["batches"] == 2 and epoch["samples"] == 6 and epoch["fast_s"] > 0 and epoch["reference_s"] > 0
     assert result["memory_method"] and result["threads"] == 1
+    assert any("top_ops_ms" in m["train"]["roofline"] for m in result["models"])  # the step was profiled,
+    assert "profiler_st" not in proc.stdout + proc.stderr  # without the profiler's own start/stop lines
     sac = result["sac"]
     assert sac["check"]["match"] and sac["fast_updates_per_s"] > 0 and sac["reference_updates_per_s"] > 0
     assert sac["ratio"] == pytest.approx(sac["reference_ms"] / sac["fast_ms"]) and "SAC (" in proc.stdout

@@ -91,7 +91,7 @@ def peak_bytes(fn: Callable, device: torch.device) -> int:
 
     # the profiler's C++ side prints lines at start and stop, and the allocator warns once about blocks
     # allocated before profiling (their frees are not counted: the peak is of what the call allocates)
-    with _quiet_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+    with quiet_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         fn()
     events = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]" and e.device_type()
               == torch.autograd.DeviceType.CPU]
@@ -103,7 +103,7 @@ def peak_bytes(fn: Callable, device: torch.device) -> int:
 
 
 @contextlib.contextmanager
-def _quiet_stderr():
+def quiet_stderr():
     """Silence file descriptor 2 (C/C++ writers included) for the duration of the block."""
     sys.stderr.flush()
     saved = os.dup(2)

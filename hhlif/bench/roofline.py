@@ -27,6 +27,7 @@ from collections.abc import Callable
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from hhlif.bench.measure import quiet_stderr
 from hhlif.metrics.cost import count_flops
 
 MATMUL_SIZE = 1024
@@ -110,7 +111,7 @@ def where_time_goes(step: Callable[[], None], top: int = 5) -> list[tuple[str, f
     from torch.profiler import ProfilerActivity, profile
 
     step()
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
+    with quiet_stderr(), profile(activities=[ProfilerActivity.CPU]) as prof:  # the profiler's C++ start/stop lines
         step()
     rows = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
     return [(e.key, e.self_cpu_time_total / 1000) for e in rows[:top]]

@@ -24,7 +24,10 @@ The stored state is after the reset. The spike uses hhlif's surrogate gradient (
 effect on the state is a constant in the backward. With it on, one epoch on 2,000 Multi-Fashion samples (fc) learns;
 with the gradient through the reset it stayed at chance for ALIF and Izhikevich (the reset's factor multiplies the
 surrogate by the reset's size: ϑ, or v − c ≈ 95 mV). The quadratic term makes forward Euler unstable for large steps
-or very large inputs: the paper's code uses 0.5 ms for v (the default here).
+or very large inputs. The default step is 0.05 ms, not the 0.5 ms of Izhikevich's own code: at 0.5 ms the
+subthreshold step multiplies the membrane's gradient by 1 + dt (0.08 v + 5), above 2 in a tenth of the steps, so
+a few samples carry most of each batch's gradient, and the network trained worse than LIF; see
+docs/explanation/ladder.md#izhikevichs-time-step.
 
 **Simulation form**: :meth:`Izhikevich.rhs` (the right-hand side for ``scipy.integrate.solve_ivp``),
 :meth:`Izhikevich.spike_event` and :meth:`Izhikevich.reset` for one unit.
@@ -40,8 +43,9 @@ from hhlif.neurons.base import Neuron, State
 from hhlif.neurons.gain import gain_repr, register_input_gain
 from hhlif.neurons.ladder_fused import IzhikevichKernel
 
-#: the gain before calibration: a unit synaptic current is a unit of the paper's current (RS rheobase ≈ 3.8)
-NOMINAL_GAIN = 1.0
+#: the gain before calibration is NOMINAL_CHARGE / dt: a unit synaptic current moves v by 0.5 mV per network step
+#: whatever dt is, as a unit of Izhikevich's current (mV/ms; RS rheobase ≈ 3.8) does at his 0.5 ms step
+NOMINAL_CHARGE = 0.5
 #: the published parameter sets (a, b, c, d) of Izhikevich (2003), Fig. 2
 PATTERNS = {"RS": (0.02, 0.2, -65.0, 8.0), "IB": (0.02, 0.2, -55.0, 4.0), "CH": (0.02, 0.2, -50.0, 2.0),
             "FS": (0.1, 0.2, -65.0, 2.0), "LTS": (0.02, 0.25, -65.0, 2.0)}
@@ -56,7 +60,7 @@ class Izhikevich(Neuron):
     ops_per_step = (10, 12)
 
     def __init__(self, shape, *, a: float = 0.02, b: float = 0.2, c: float = -65.0, d: float = 8.0,
-                 v_peak: float = 30.0, v_init: float = -65.0, dt: float = 0.5, input_gain: float | str = "auto",
+                 v_peak: float = 30.0, v_init: float = -65.0, dt: float = 0.05, input_gain: float | str = "auto",
 
                  detach_reset: bool = True, fused: bool = True,
                  surrogate: str = "boxcar", half_width: float = 10.0):
@@ -73,7 +77,7 @@ class Izhikevich(Neuron):
         self.v_init, self.dt = float(v_init), float(dt)
         self.detach_reset = bool(detach_reset)
         self.fused = bool(fused)
-        register_input_gain(self, input_gain, NOMINAL_GAIN)
+        register_input_gain(self, input_gain, NOMINAL_CHARGE / self.dt)
 
     def initial_state(self, batch, device=None, dtype=None) -> State:
         v = torch.full((batch, *self.shape), self.v_init, device=device, dtype=dtype)
