@@ -45,8 +45,6 @@ from typing import Any
 from torch import nn
 
 from hhlif.networks.heads import MultiTaskHead
-from hhlif.networks.policy import SpikingActor
-from hhlif.networks.vib import VIBNet
 from hhlif.neurons.base import Neuron
 
 
@@ -183,12 +181,9 @@ def _spiking_layer(name: str, layer: nn.Module, steps: int, paper_bug: bool) -> 
 
 def _once_per_forward(model: nn.Module) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Name prefixes of the Linear layers on the firing rate that ``model`` uses once per forward, and of its
-    task heads (not counted), beyond the MultiTaskHead of the classification networks."""
-    if isinstance(model, SpikingActor):
-        return ("mean.", "log_std."), ()
-    if isinstance(model, VIBNet):
-        return ("stats",), ("heads.",)
-    return (), ()
+    task heads (not counted), beyond the MultiTaskHead of the classification networks: what the network declares
+    in ``flops_readouts`` and ``flops_uncounted``."""
+    return tuple(getattr(model, "flops_readouts", ())), tuple(getattr(model, "flops_uncounted", ()))
 
 
 def _walk(model: nn.Module) -> Iterator[tuple[str, str, nn.Module]]:
@@ -213,9 +208,7 @@ def _walk(model: nn.Module) -> Iterator[tuple[str, str, nn.Module]]:
 
 
 def model_time_steps(model: nn.Module) -> int | None:
-    """T of one forward: the network's ``time_steps``, or ``window``·``repeat`` for the SAC actor."""
-    if isinstance(model, SpikingActor):
-        return model.window * model.repeat
+    """T of one forward: the network's ``time_steps`` (the SAC actor's is ``window``·``repeat``)."""
     return getattr(model, "time_steps", None)
 
 

@@ -99,6 +99,9 @@ class SquashedGaussian(nn.Module):
 class SpikingActor(nn.Module):
     """The paper's actor (module docstring): window → spiking layer over W·repeat steps → rate → μ, log σ."""
 
+    #: for the FLOPs count (hhlif.metrics.flops): the Linear layers on the firing rate, used once per decision
+    flops_readouts = ("mean.", "log_std.")
+
     def __init__(self, *, neuron: Mapping[str, Any], obs_size: int, action_size: int, action_low: Any,
                  action_high: Any, hidden: int = 128, width_factor: int = 1, window: int = 5, repeat: int = 3):
         super().__init__()
@@ -118,6 +121,11 @@ class SpikingActor(nn.Module):
         steps = window.repeat_interleave(self.repeat, dim=1).transpose(0, 1)  # [T, B, obs]
         rate = self.layer.rate(steps)
         return self.mean(rate), self.log_std(rate).clamp(LOG_STD_MIN, LOG_STD_MAX)
+
+    @property
+    def time_steps(self) -> int:
+        """T of one decision: the W observations of the window, each presented ``repeat`` times."""
+        return self.window * self.repeat
 
     def spike_fanout(self) -> dict[str, int]:
         """Synapses one spike of the spiking layer reaches (the first Linear of both branches), for SynOps."""

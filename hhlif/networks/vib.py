@@ -83,6 +83,11 @@ def multishot_probabilities(logits: torch.Tensor, softmax_over: str = "classes")
 class VIBNet(nn.Module):
     """Spiking VIB encoder + one linear decoder per task (see the module docstring)."""
 
+    #: for the FLOPs count (hhlif.metrics.flops): the Linear on the firing rate (used once per forward), and the
+    #: task decoders, which are not counted
+    flops_readouts = ("stats",)
+    flops_uncounted = ("heads.",)
+
     def __init__(self, *, neuron: Mapping[str, Any], input_shape: tuple[int, ...], tasks: int, classes: int,
                  k: int = 256, hidden: int = 512, time_steps: int = 15, std_shift: float = 5.0,
                  init: str = "default"):
