@@ -13,10 +13,16 @@ and run on the same batch:
    rate being non-decreasing in the gain, until the rate is within ``TOLERANCE`` of the target or
    ``ITERATIONS`` halvings are done;
 3. a target outside the rates reachable in that range is refused (:class:`~hhlif.errors.ConfigError`) with the
-   layer, the target and the range, and what to set instead.
+   layer, the target and the range, and what to set instead;
+4. a target above ``CEILING`` (90 %) of the layer's *saturated rate* (its rate at the top of the range, where
+   every unit that can fire fires at every step) is lowered to that share of it. The paper's LIF network often
+   starts close to saturation itself, and so close to a saturated rate the rate hardly moves with the gain: a
+   target 0.002 below it is met anywhere from 100 to 10,000 times the sensible gain, and a network started there
+   does not learn (docs/explanation/ladder.md#calibration-neuroninput_gain-auto).
 
 The gains are buffers of the neurons (saved with the weights); the run records them in ``metrics.json``
-(``calibration/<layer>/input_gain`` and the rates) and in its log.
+(``calibration/<layer>/input_gain``, ``…/rate``, ``…/target_rate``, ``…/lif_rate`` and ``…/saturated_rate``) and
+in its log.
 """
 
 from __future__ import annotations
@@ -42,6 +48,8 @@ TOLERANCE = 0.002
 ITERATIONS = 40
 #: the bisection's range, as factors of the model's nominal gain
 SPAN = 1e4
+#: the target rate is at most this share of the layer's saturated rate (its rate at the top of the range)
+CEILING = 0.9
 
 
 def needs_calibration(model: nn.Module) -> bool:
@@ -104,17 +112,21 @@ def calibrate(model: nn.Module, reference: nn.Module, run: Callable[[nn.Module],
     for (name, neuron), target in zip(layers, targets, strict=True):
         if not getattr(neuron, "calibrate_gain", False):
             continue
-        gain, rate = _bisect(model, neuron, name, target, run)
+        gain, rate, aim, saturated = _bisect(model, neuron, name, target, run)
         neuron.input_gain.fill_(gain)
         neuron.calibrate_gain = False
         found.update({f"calibration/{name}/input_gain": gain, f"calibration/{name}/rate": rate,
-                      f"calibration/{name}/target_rate": target})
-        log.info("neuron.input_gain=auto: %s gain %.5g (rate %.4f at initialisation; the LIF network's %.4f)",
-                 name, gain, rate, target)
+                      f"calibration/{name}/target_rate": aim, f"calibration/{name}/lif_rate": target,
+                      f"calibration/{name}/saturated_rate": saturated})
+        capped = "" if aim == target else (f", capped at {CEILING * 100:.0f} % of this layer's saturated rate "
+                                           f"{saturated:.4f}")
+        log.info("neuron.input_gain=auto: %s gain %.5g (rate %.4f at initialisation; the LIF network's %.4f%s)",
+                 name, gain, rate, target, capped)
     return found
 
 
-def _bisect(model: nn.Module, neuron: Neuron, name: str, target: float, run) -> tuple[float, float]:
+def _bisect(model: nn.Module, neuron: Neuron, name: str, target: float, run) -> tuple[float, float, float, float]:
+    """(gain, its rate, the rate aimed at, the saturated rate) of the layer ``neuron`` for the LIF rate ``target``."""
     index = [m for _, m in spiking_layers(model)].index(neuron)
     nominal = float(neuron.input_gain)
 
@@ -129,16 +141,17 @@ def _bisect(model: nn.Module, neuron: Neuron, name: str, target: float, run) -> 
             f"neuron.input_gain=auto cannot reach the LIF network's firing rate {target:.4f} in layer {name}: its rate "
             f"is {r_lo:.4f} to {r_hi:.4f} for gains {math.exp(lo):.3g} to {math.exp(hi):.3g}. Set neuron.input_gain "
             "to a number, or change the neuron's constants (threshold, dt) so that this rate is reachable.")
-    best = (lo, r_lo) if abs(r_lo - target) < abs(r_hi - target) else (hi, r_hi)
+    aim = min(target, CEILING * r_hi)
+    best = (lo, r_lo) if abs(r_lo - aim) < abs(r_hi - aim) else (hi, r_hi)
     for _ in range(ITERATIONS):
-        if abs(best[1] - target) <= TOLERANCE:
+        if abs(best[1] - aim) <= TOLERANCE:
             break
         mid = 0.5 * (lo + hi)
         r = rate_at(mid)
-        if abs(r - target) < abs(best[1] - target):
+        if abs(r - aim) < abs(best[1] - aim):
             best = (mid, r)
-        lo, hi = (mid, hi) if r < target else (lo, mid)
-    return math.exp(best[0]), best[1]
+        lo, hi = (mid, hi) if r < aim else (lo, mid)
+    return math.exp(best[0]), best[1], aim, r_hi
 
 
 def calibrate_run(cfg: DictConfig, model: nn.Module, build: Callable[[DictConfig], nn.Module],

@@ -10,9 +10,11 @@ import pytest
 import torch
 from helpers import compose_config
 
-from hhlif.calibration import TOLERANCE, calibrate, calibrate_run, measure
+from hhlif import calibration
+from hhlif.calibration import CEILING, SPAN, TOLERANCE, calibrate, calibrate_run, measure
 from hhlif.errors import ConfigError
 from hhlif.networks import build_network
+from hhlif.neurons.lif import LIF
 
 LADDER = ["alif", "izhikevich", "adex", "morris_lecar"]
 
@@ -67,6 +69,45 @@ def test_an_unreachable_rate_is_refused_with_the_layer_target_and_range():
     with pytest.raises(ConfigError, match=r"cannot reach the LIF network's firing rate 0\.9\d+ in layer "
                                           r"layer\.neuron: its rate is 0\.0000 to 0\.\d+ for gains"):
         calibrate(model, always, lambda m: m(images(8)))
+
+
+class FixedRate(torch.nn.Module):
+    """A stand-in for the LIF network: one LIF layer of ``units`` whose first ``k`` fire at every step."""
+
+    def __init__(self, k: int, units: int):
+        super().__init__()
+        self.neuron = LIF((units,))
+        self.current = torch.tensor([1.0] * k + [-1.0] * (units - k))
+
+    def forward(self, x):
+        return self.neuron(self.current.expand(15, x.shape[0], -1))
+
+
+def test_a_target_near_the_layers_saturated_rate_is_capped(caplog, monkeypatch):
+    """The LIF network at 95-100 % of the layer's saturated rate: matching it would take a gain near the top of the
+    range (the rate hardly moves there); the target is 90 % of the saturated rate instead, and the log says so."""
+    torch.manual_seed(0)
+    model = fc({"_target_": "hhlif.neurons.alif.ALIF", "input_gain": "auto"}, hidden=64)
+    neuron, x = model.layer.neuron, images(8)
+    nominal = float(neuron.input_gain)
+    neuron.input_gain.fill_(nominal * SPAN)
+    saturated = measure(model, lambda m: m(x))[0]
+    neuron.input_gain.fill_(nominal)
+    k = int(saturated * 64)
+    assert CEILING * saturated < k / 64 <= saturated  # the case of the paper's LIF_fc at some seeds
+    with caplog.at_level("INFO", logger="hhlif.calibration"):
+        found = calibrate(model, FixedRate(k, 64), lambda m: m(x))
+    assert found["calibration/layer.neuron/lif_rate"] == pytest.approx(k / 64)
+    assert found["calibration/layer.neuron/saturated_rate"] == pytest.approx(saturated)
+    assert found["calibration/layer.neuron/target_rate"] == pytest.approx(CEILING * saturated)
+    assert abs(found["calibration/layer.neuron/rate"] - CEILING * saturated) <= TOLERANCE
+    assert f"capped at 90 % of this layer's saturated rate {saturated:.4f}" in caplog.text
+    gain = found["calibration/layer.neuron/input_gain"]
+    neuron.input_gain.fill_(nominal)
+    neuron.calibrate_gain = True
+    monkeypatch.setattr(calibration, "CEILING", 1.0)  # no cap: the LIF rate itself
+    uncapped = calibrate(model, FixedRate(k, 64), lambda m: m(x))["calibration/layer.neuron/input_gain"]
+    assert uncapped > 2 * gain, (uncapped, gain)  # the flat end of the curve: 3.4 times the gain for 4 % more rate
 
 
 @pytest.mark.slow  # whole runs: in make test-slow

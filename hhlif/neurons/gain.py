@@ -4,8 +4,9 @@ of the network becomes a current of the model's equations, in the model's own un
 ``neuron.input_gain`` is a positive number or ``auto``. With ``auto`` the neuron starts at its model's nominal
 gain and is *calibrated* before training (:mod:`hhlif.calibration`): the gain is set so that, on one batch of
 the training data, the population's firing rate at initialisation equals that of the paper's LIF network of the
-same architecture. The gain is a buffer (``input_gain``), so the calibrated value is saved with the model's
-weights and a loaded run spikes as it did in training.
+same architecture, or 90 % of the population's saturated rate if that is lower. The gain is a buffer
+(``input_gain``), so the calibrated value is saved with the model's weights and a loaded run spikes as it did in
+training.
 """
 
 from __future__ import annotations
