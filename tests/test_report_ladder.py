@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+
 import pytest
 from test_report import make_run
 
@@ -21,6 +23,8 @@ def ladder_report(tmp_path_factory):
     for seed, (lif, alif) in enumerate([(0.50, 0.60), (0.54, 0.64)], start=1):
         for model, acc, flops, speed in (("lif", lif, 1.0e6, 2000.0), ("alif", alif, 1.2e6, 1000.0)):
             base = [*LADDER, f"model={model}", f"seed={seed}"]
+            if seed == 2:  # the preset's table of profiles edited between the seeds: the same runs all the same
+                base.append("scale.quick.seeds='1,2'")
             make_run(root, f"{model}-clean-{seed}", [*base, "task=multifashion"],
                      _classify(acc, acc + 0.02, flops, speed))
             make_run(root, f"{model}-noisy-{seed}", [*base, "task=multifashion_noise50"],
@@ -43,6 +47,12 @@ def test_the_ladder_table_by_hand(ladder_report):
     assert rows["ALIF"][:4] == ["2", "1,2", "0.630 ± 0.028", "0.520 ± 0.028"]
     assert rows["ALIF"][-1] == "1.000 ± 0.000"  # ms per sample at 1,000 samples/s
     assert text.index("| LIF |") < text.index("| ALIF |")  # the ladder's order
+
+
+def test_a_preset_profile_table_that_changed_does_not_split_a_group(ladder_report):
+    with (ladder_report.out / "report.csv").open() as f:
+        groups = list(csv.DictReader(f))
+    assert len(groups) == 6 and {g["n"] for g in groups} == {"2"}  # 2 models × 3 tasks, both seeds in each
 
 
 def test_the_ladder_figure(ladder_report):

@@ -20,11 +20,12 @@ NETWORK_ORDER = ("fc", "conv", "policy", "vib")
 NEURON_ORDER = ("lif", "hh", "lif_hh", "binary", "hh_textbook")
 
 #: keys that never tell two runs apart: the seed (runs of one setting are averaged over it), and settings a
-#: resumed run may change or that only affect how a run is shown, where its files are or how fast it runs
+#: resumed run may change or that only affect how a run is shown, where its files are or how fast it runs; and a
+#: preset's table of profiles (``scale.``), whose entries matter only through the keys they set, which are compared
 RUN_ONLY_KEYS = ("seed", "resume", "device", "deterministic", "data.root", "trainer.progress", "tags",
                  "task.download", "threads", "trainer.checkpoint_every", "trainer.optimizer.fused",
                  "trainer.fused_adam")
-RUN_ONLY_PREFIXES = ("logger.", "hydra.")
+RUN_ONLY_PREFIXES = ("logger.", "hydra.", "scale.")
 
 
 def model_key(cfg: Mapping[str, Any]) -> str:
