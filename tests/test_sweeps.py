@@ -20,7 +20,7 @@ from hhlif.errors import RunError
 
 PRESETS = {  # preset → (jobs in profile=quick, jobs in profile=paper)
     "fig4c_fc": (15, 45), "fig4c_conv": (15, 45), "fig4h": (15, 45), "fig4d_pendulum": (10, 55),
-    "fig4d_double": (10, 55), "fig4i": (20, 220), "fig5d": (3, 3), "ladder": (24, 72)}
+    "fig4d_double": (10, 55), "fig4i": (20, 220), "fig5d": (3, 3), "ladder": (72, 72)}
 TINY = ["trainer.max_epochs=1", "task.limit_train=128", "task.limit_test=64", "trainer.progress=never"]
 has_submitit = importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is not None
 has_joblib = importlib.util.find_spec("hydra_plugins.hydra_joblib_launcher") is not None
