@@ -20,6 +20,18 @@ def neuron_names() -> list[str]:
                   if p.name.endswith(".yaml"))
 
 
+@pytest.fixture
+def offline(monkeypatch):
+    """No mirrors and no system folders: a source missing from the data root falls back to lite (the same data on
+    every machine, wherever the full data are installed)."""
+    import dataclasses
+
+    from hhlif.tasks import sources
+
+    for key, spec in list(sources.SOURCES.items()):
+        monkeypatch.setitem(sources.SOURCES, key, dataclasses.replace(spec, mirrors=(), system_dirs=()))
+
+
 @pytest.fixture(scope="session")
 def data_root(tmp_path_factory) -> Path:
     """One data folder for the whole session (the lite data are cached there once)."""

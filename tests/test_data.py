@@ -55,13 +55,6 @@ def make_source(name: str, n_train: int, n_test: int, *, offset: int = 0) -> Sou
 
 
 @pytest.fixture
-def offline(monkeypatch):
-    """No mirrors and no system folders: a source missing from the data root falls back to lite."""
-    for key, spec in list(sources.SOURCES.items()):
-        monkeypatch.setitem(sources.SOURCES, key, dataclasses.replace(spec, mirrors=(), system_dirs=()))
-
-
-@pytest.fixture
 def http_dir(tmp_path):
     """Serve a fresh folder on http://127.0.0.1:<port>/; yields (folder, base url)."""
     folder = tmp_path / "served"

@@ -240,20 +240,16 @@ def test_divergence_names_the_step_and_suggests_a_dt():
 
 
 # -- Izhikevich's time step (docs/explanation/ladder.md#izhikevichs-time-step) -----------------------------------
-def test_izhikevich_gradient_concentrates_at_half_a_millisecond_not_at_the_default(monkeypatch, tmp_path, capsys):
+def test_izhikevich_gradient_concentrates_at_half_a_millisecond_not_at_the_default(offline, monkeypatch, tmp_path,
+                                                                                     capsys):
     """examples/ladder_diagnostics.py on the lite data (the same on every machine): the untrained network's rates
     are as good a basis at dt 0.5 as at the default 0.05 ms, but at 0.5 ms a few samples carry most of the
     gradient, the reason the default step is 0.05 ms."""
-    import dataclasses
     import importlib.util
     import sys
 
     from helpers import REPO
 
-    from hhlif.tasks import sources
-
-    for key, spec in list(sources.SOURCES.items()):  # the lite subset, wherever the full data are installed
-        monkeypatch.setitem(sources.SOURCES, key, dataclasses.replace(spec, mirrors=(), system_dirs=()))
     monkeypatch.setenv("HHLIF_DATA", str(tmp_path))
     spec = importlib.util.spec_from_file_location("ladder_diagnostics", REPO / "examples" / "ladder_diagnostics.py")
     script = importlib.util.module_from_spec(spec)
